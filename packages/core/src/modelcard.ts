@@ -1,0 +1,61 @@
+/** The model card: the JSON file beside each model.onnx. Specification: docs/CONTRACTS.md. */
+export type Modality = 'em' | 'fluorescence';
+
+export type Normalization =
+  | { mode: 'percentile'; low: number; high: number }
+  | { mode: 'range'; min: number; max: number };
+
+export type DegradationRecipe = 'em' | 'fluo' | 'poisson' | 'none';
+
+export interface DegradationSpec {
+  recipe: DegradationRecipe;
+  gaussianSigma: number;
+  saltPepper: number;
+  poissonPeak: number | null;
+  scale: 4;
+  sampling: 'centre-mean-2x2';
+  percentiles: [number, number];
+}
+
+export interface TileSpec {
+  /** LR input tile edge, halo on both sides included. */
+  size: number;
+  /** LR context on each side needed for seam-free stitching. */
+  halo: number;
+  /** Tile sides must be multiples of this (the network's downsampling factor). */
+  multiple: number;
+}
+
+export interface MetricTriple {
+  model: number;
+  bilinear: number;
+  bicubic: number;
+}
+
+export interface ModelCard {
+  name: string;
+  version: string;
+  sha256: string;
+  modality: Modality;
+  scale: 4;
+  inputFrames: 1 | 5;
+  inputPixelSize: { value: number; unit: string } | null;
+  tile: TileSpec;
+  normalization: Normalization;
+  degradation: DegradationSpec;
+  architecture: { name: string; [key: string]: unknown };
+  training: {
+    data: string[];
+    provenance: string;
+    licence: string;
+    steps: number;
+    seconds: number;
+    device: string;
+    seed: number;
+    command: string;
+    [key: string]: unknown;
+  };
+  validation: { data: string; psnr: MetricTriple; ssim: MetricTriple; [key: string]: unknown } | null;
+  export: { opset: number; maxAbsDiff: number | null; checkedWith: string | null };
+  execution: { precision: 'fp32' | 'fp16'; notes?: string };
+}
