@@ -1,0 +1,289 @@
+/**
+ * The records and repositories of @pssr/db. These plain types are what the API and the worker see: no Prisma
+ * type leaks out of this package (BigInt columns come back as numbers, JSON columns as plain objects).
+ */
+
+export type JobType = 'restore' | 'train';
+export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
+export type StackStatus = 'uploading' | 'ready' | 'failed';
+export type JsonObject = { [key: string]: unknown };
+
+export const JOB_TYPES: readonly JobType[] = ['restore', 'train'];
+export const JOB_STATUSES: readonly JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'canceled'];
+/** Statuses a job never leaves. */
+export const FINAL_JOB_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'canceled'];
+
+export interface GroupRecord {
+  id: string;
+  name: string;
+  createdAt: Date;
+}
+
+export interface UserRecord {
+  id: string;
+  name: string;
+  groupId: string;
+  isAdmin: boolean;
+  createdAt: Date;
+}
+
+export interface ApiKeyRecord {
+  id: string;
+  userId: string;
+  /** The first characters of the key, stored in clear to find the row; safe to show in listings. */
+  prefix: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+  lastUsedAt: Date | null;
+}
+
+/** Who is calling: the result of a successful `apiKeys.authenticate`. */
+export interface AuthContext {
+  user: UserRecord;
+  group: GroupRecord;
+  isAdmin: boolean;
+  keyId: string;
+}
+
+export interface StackMetadata {
+  frames: number;
+  height: number;
+  width: number;
+  dtype: string;
+  /** 'T' or 'Z': what the frame axis is. */
+  axis: string;
+  pixelSizeX?: number | null;
+  pixelSizeY?: number | null;
+  pixelUnit?: string | null;
+  sha256: string;
+  bytes: number;
+}
+
+export interface StackRecord {
+  id: string;
+  groupId: string;
+  userId: string | null;
+  name: string;
+  status: StackStatus;
+  storageKey: string;
+  frames: number | null;
+  height: number | null;
+  width: number | null;
+  dtype: string | null;
+  axis: string | null;
+  pixelSizeX: number | null;
+  pixelSizeY: number | null;
+  pixelUnit: string | null;
+  sha256: string | null;
+  bytes: number | null;
+  createdAt: Date;
+}
+
+export interface UploadRecord {
+  id: string;
+  stackId: string;
+  /** Owner of the stack the upload fills (joined from Stack). */
+  groupId: string;
+  s3UploadId: string;
+  storageKey: string;
+  partSize: number;
+  parts: number;
+  bytes: number;
+  createdAt: Date;
+  completedAt: Date | null;
+}
+
+export interface ModelRecord {
+  id: string;
+  name: string;
+  version: string;
+  /** null: a public (bundled) model; otherwise the group that trained it. */
+  groupId: string | null;
+  card: JsonObject;
+  sha256: string;
+  storageKey: string | null;
+  createdAt: Date;
+}
+
+export interface JobRecord {
+  id: string;
+  type: JobType;
+  status: JobStatus;
+  progress: number;
+  groupId: string;
+  userId: string;
+  options: JsonObject;
+  idempotencyKey: string | null;
+  inputStackId: string | null;
+  outputStackId: string | null;
+  modelId: string | null;
+  trainedModelId: string | null;
+  metrics: JsonObject;
+  errorCode: string | null;
+  errorMessage: string | null;
+  attempts: number;
+  cancelRequested: boolean;
+  workerHost: string | null;
+  queuedAt: Date;
+  startedAt: Date | null;
+  finishedAt: Date | null;
+  updatedAt: Date;
+}
+
+export interface MetricPoint {
+  step: number;
+  name: string;
+  value: number;
+  at: Date;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Pass back as `cursor` for the next (older) page; null on the last page. */
+  nextCursor: string | null;
+}
+
+export interface GroupRepository {
+  /** Returns the group with this name, creating it if absent (safe under concurrency). */
+  ensure(name: string): Promise<GroupRecord>;
+  get(id: string): Promise<GroupRecord | null>;
+  getByName(name: string): Promise<GroupRecord | null>;
+}
+
+export interface UserRepository {
+  /** Returns the user `name` of the group, creating it if absent; `isAdmin`, when given, is applied. */
+  ensure(input: { groupId: string; name: string; isAdmin?: boolean }): Promise<UserRecord>;
+  get(id: string): Promise<UserRecord | null>;
+  getByName(groupId: string, name: string): Promise<UserRecord | null>;
+}
+
+export interface ApiKeyRepository {
+  /**
+   * Creates a key for the user. The plaintext `key` is returned only here; the database keeps its sha256
+   * and the lookup prefix. Format: `pssr_` + 8 prefix chars + `_` + 43 secret chars (base64url).
+   */
+  create(userId: string): Promise<{ key: string; record: ApiKeyRecord }>;
+  /** Ensures group and user (as `pssr admin create-key --group G --user U [--admin]` does) and creates a key. */
+  issue(input: { group: string; user: string; isAdmin?: boolean }): Promise<{ key: string; record: ApiKeyRecord; user: UserRecord; group: GroupRecord }>;
+  /** The caller behind `key`, or null when the key is unknown, malformed or revoked. Constant-time hash compare. */
+  authenticate(key: string): Promise<AuthContext | null>;
+  /** Revokes by full key, prefix or key id; returns true when a live key was revoked. */
+  revoke(keyOrPrefixOrId: string): Promise<boolean>;
+  listForUser(userId: string): Promise<ApiKeyRecord[]>;
+}
+
+export interface StackRepository {
+  /** A new stack in status `uploading`. Pass `id` when the storage key is derived from it. */
+  create(input: { id?: string; groupId: string; userId?: string | null; name: string; storageKey: string }): Promise<StackRecord>;
+  /** uploading -> ready with metadata; returns null if the stack is not `uploading` (already ready/failed). */
+  markReady(id: string, meta: StackMetadata): Promise<StackRecord | null>;
+  markFailed(id: string): Promise<void>;
+  /** With `groupId`: null unless the stack belongs to that group (other groups' ids look absent). */
+  get(id: string, groupId?: string): Promise<StackRecord | null>;
+  list(groupId: string, opts?: { limit?: number; cursor?: string | null; status?: StackStatus }): Promise<Page<StackRecord>>;
+  delete(id: string): Promise<void>;
+}
+
+export interface UploadRepository {
+  create(input: { stackId: string; s3UploadId: string; storageKey: string; partSize: number; parts: number; bytes: number }): Promise<UploadRecord>;
+  /** With `groupId`: null unless the upload's stack belongs to that group. */
+  get(id: string, groupId?: string): Promise<UploadRecord | null>;
+  /** Sets completedAt once; false when it was already completed (a concurrent or repeated complete). */
+  markCompleted(id: string): Promise<boolean>;
+  /** Uploads never completed and created before `before` (for aborting abandoned multipart uploads). */
+  listStale(before: Date): Promise<UploadRecord[]>;
+  delete(id: string): Promise<void>;
+}
+
+export interface ModelRepository {
+  /** Upserts a public model row (groupId null) for a bundled model; idempotent on (name, version). */
+  registerBundled(input: { name: string; version: string; sha256: string; card: JsonObject; storageKey?: string | null }): Promise<ModelRecord>;
+  /**
+   * Registers a trained model version owned by `groupId`. `version` defaults to the next integer for
+   * (group, name): "1", "2", ... Linked to the job that trained it when `jobId` is given.
+   */
+  registerTrained(input: { groupId: string; name: string; version?: string; sha256: string; card: JsonObject; storageKey: string; jobId?: string }): Promise<ModelRecord>;
+  /**
+   * The model a group means by `name` (and optional `version`): the group's own latest version if it has
+   * one, else the latest public version; null if neither exists.
+   */
+  resolve(name: string, groupId: string, version?: string): Promise<ModelRecord | null>;
+  /** A model visible to the group (public or its own), by id. Without `groupId`: any model. */
+  get(id: string, groupId?: string): Promise<ModelRecord | null>;
+  /** Every model version visible to the group, by name then newest first. `name` filters. */
+  list(groupId: string, opts?: { name?: string }): Promise<ModelRecord[]>;
+}
+
+export interface CreateJobInput {
+  type: JobType;
+  groupId: string;
+  userId: string;
+  options?: JsonObject;
+  idempotencyKey?: string | null;
+  inputStackId?: string | null;
+  modelId?: string | null;
+}
+
+export interface ListJobsOptions {
+  status?: JobStatus | JobStatus[];
+  type?: JobType;
+  /** 1..200, default 50. */
+  limit?: number;
+  cursor?: string | null;
+}
+
+export interface JobRepository {
+  /**
+   * Creates a queued job. With an idempotency key already used by the group, returns that job and
+   * `created: false` instead (the caller must not enqueue again).
+   */
+  create(input: CreateJobInput): Promise<{ job: JobRecord; created: boolean }>;
+  /** With `groupId`: null unless the job belongs to that group. */
+  get(id: string, groupId?: string): Promise<JobRecord | null>;
+  /** Newest first (queuedAt, then id), cursor-paginated. A malformed cursor is INVALID_ARGUMENT. */
+  list(groupId: string, opts?: ListJobsOptions): Promise<Page<JobRecord>>;
+  /**
+   * queued|running -> running (running again when a crashed worker's job is retried); sets startedAt (first
+   * time), workerHost, attempts+1. Returns null when the job is canceled, finished or absent: do not run it.
+   */
+  start(id: string, input: { workerHost: string }): Promise<JobRecord | null>;
+  /** Progress 0..1 (clamped) and an optional metrics patch while running; false when the job is no longer running (canceled). */
+  progress(id: string, progress: number, metricsPatch?: JsonObject): Promise<boolean>;
+  /** Shallow-merges into `metrics` (any status). */
+  mergeMetrics(id: string, patch: JsonObject): Promise<void>;
+  /** running -> succeeded (progress 1, finishedAt); false if the job was canceled meanwhile (nothing changes). */
+  succeed(id: string, input?: { metrics?: JsonObject; outputStackId?: string | null; trainedModelId?: string | null }): Promise<boolean>;
+  /** queued|running -> failed with a stable code; false if already final. */
+  fail(id: string, input: { code: string; message: string; metrics?: JsonObject }): Promise<boolean>;
+  /**
+   * queued|running -> canceled (cancelRequested, finishedAt), scoped to the group. Returns the job after the
+   * call (unchanged if it was already final), or null if the group has no such job.
+   */
+  cancel(id: string, groupId: string): Promise<{ job: JobRecord; changed: boolean } | null>;
+  /** true when the job is canceled (or absent): a worker polls this to stop early. */
+  isCanceled(id: string): Promise<boolean>;
+  addMetricPoints(id: string, points: { step: number; name: string; value: number }[]): Promise<void>;
+  metricPoints(id: string, opts?: { name?: string }): Promise<MetricPoint[]>;
+  /** Jobs per status (all groups), for dashboards. */
+  countByStatus(): Promise<Record<JobStatus, number>>;
+}
+
+export interface Db {
+  groups: GroupRepository;
+  users: UserRepository;
+  apiKeys: ApiKeyRepository;
+  stacks: StackRepository;
+  uploads: UploadRepository;
+  models: ModelRepository;
+  jobs: JobRepository;
+  /** Resolves when the database answers `SELECT 1` (for /ready); rejects otherwise. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface MigrateResult {
+  /** Migrations applied by this call, in order. */
+  applied: string[];
+  /** Migrations found already applied. */
+  skipped: string[];
+}
