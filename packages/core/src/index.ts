@@ -4,3 +4,4 @@ export * from './modelcard.js';
 export * from './stats.js';
 export * from './normalize.js';
 export * from './frames.js';
+export * from './tiling.js';
