@@ -4,4 +4,7 @@ export * from './modelcard.js';
 export * from './stats.js';
 export * from './normalize.js';
 export * from './frames.js';
+export * from './interp.js';
 export * from './tiling.js';
+export * from './rng.js';
+export * from './degrade.js';

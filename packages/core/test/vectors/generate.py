@@ -121,9 +121,106 @@ def upsample_vectors():
             'cases': cases}
 
 
+DATASETS = os.path.normpath(os.path.join(HERE, '../../../../../shared/datasets'))
+if not os.path.isdir(DATASETS):
+    DATASETS = '/work/shared/datasets'
+
+
+def em_crop(y, x, size):
+    """A crop of ssTEM section 16 (held out of training). CC BY-NC-SA 3.0, Gerhard et al.,
+    doi:10.6084/m9.figshare.856713; small derived crops for tests are allowed."""
+    import tifffile
+    return tifffile.imread(os.path.join(DATASETS, 'em-sstem-vnc/stack1_16.tif'))[y:y + size, x:x + size].copy()
+
+
+def fluo_crop(y, x, h, w):
+    """A crop of frame 0 of cancer_cell_migration_crop.tif (uint16; CC BY 4.0, Tinevez & Jacquemet,
+    zenodo 5206107)."""
+    import tifffile
+    a = tifffile.imread(os.path.join(DATASETS, 'fluo/cancer_cell_migration_crop.tif'))
+    return a[0, y:y + h, x:x + w].copy()
+
+
+def degrade_none(hr, pcts=(0.1, 99.9)):
+    """CONTRACTS.md degradation with recipe 'none', in float64: crop to multiples of 4, percentile range
+    of the cropped frame, 0-255 scale, mean of the 2x2 HR pixels around each LR centre, map back."""
+    h, w = hr.shape
+    hr = hr[:h // 4 * 4, :w // 4 * 4]
+    lo, hi = (float(v) for v in np.percentile(hr, pcts))
+    if hi <= lo:
+        hi = lo + 1
+    s = (hr.astype(np.float64) - lo) / (hi - lo) * 255
+    lr = (s[1::4, 1::4] + s[1::4, 2::4] + s[2::4, 1::4] + s[2::4, 2::4]) / 4
+    return (lr / 255 * (hi - lo) + lo).astype(np.float32), lo, hi
+
+
+def degrade_vectors():
+    rng = np.random.default_rng(3)
+    inputs = {
+        'em ssTEM crop uint8 32x32': em_crop(600, 400, 32),
+        'fluo crop uint16 22x25 (cropped to 20x24)': fluo_crop(50, 40, 22, 25),
+        'constant uint8 8x8 (hi = lo + 1)': np.full((8, 8), 42, dtype=np.uint8),
+        'synthetic uint16 17x13': (np.arange(17)[:, None] * 900 + np.arange(13)[None, :] * 37
+                                   + rng.integers(0, 500, size=(17, 13))).astype(np.uint16),
+        'synthetic float32 12x16 signed': (rng.normal(size=(12, 16)) * 3 - 1).astype(np.float32),
+    }
+    cases = []
+    for name, hr in inputs.items():
+        lr, lo, hi = degrade_none(hr)
+        cases.append({'name': name, 'dtype': str(hr.dtype), 'height': hr.shape[0], 'width': hr.shape[1],
+                      'input': as_list(hr), 'recipe': 'none', 'percentiles': [0.1, 99.9], 'lo': lo, 'hi': hi,
+                      'lrHeight': lr.shape[0], 'lrWidth': lr.shape[1], 'expected': as_list(lr)})
+    return {'note': 'CONTRACTS.md degradation, recipe none, float64 numpy reference; LR stored as float32. '
+                    'Crops: ssTEM stack1_16 (CC BY-NC-SA 3.0, Gerhard et al., doi:10.6084/m9.figshare.856713); '
+                    'cancer_cell_migration_crop frame 0 (CC BY 4.0, Tinevez & Jacquemet, zenodo 5206107).',
+            'cases': cases}
+
+
+def metric_vectors():
+    from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+    rng = np.random.default_rng(4)
+    f32 = lambda a: np.asarray(a, dtype=np.float32)  # test images stored exactly as float32
+
+    def bilinear_restore(hr):
+        lr, _, _ = degrade_none(hr)
+        return upsample_bilinear4(lr)
+
+    em = em_crop(300, 500, 64)
+    em2 = em_crop(700, 100, 64)
+    fl = fluo_crop(60, 60, 48, 40)
+    yy, xx = np.mgrid[0:33, 0:50]
+    wave = 100 + 50 * np.sin(xx / 3.0) * np.cos(yy / 5.0)
+    pairs = {
+        'em crop vs gaussian noise sigma 10': (em, f32(em + rng.normal(0, 10, em.shape))),
+        'em crop vs bilinear restoration of its degraded version': (em2, f32(bilinear_restore(em2))),
+        'fluo uint16 crop vs poisson-like noise': (fl, f32(fl + rng.normal(0, 1, fl.shape) * np.sqrt(fl + 1.0) * 3)),
+        'synthetic 33x50 wave vs shifted and scaled': (wave, f32(wave[:, ::-1] * 0.8 + 7)),
+        'synthetic 7x7 minimum size': (rng.random((7, 7)), f32(rng.random((7, 7)))),
+        'synthetic 9x20 negative values': (rng.normal(size=(9, 20)) - 5, f32(rng.normal(size=(9, 20)) * 0.5 - 5)),
+    }
+    cases = []
+    for name, (ref, test) in pairs.items():
+        ref64 = np.asarray(ref, dtype=np.float64)
+        test64 = np.asarray(test, dtype=np.float64)
+        dr = float(ref64.max() - ref64.min())
+        cases.append({'name': name, 'height': ref.shape[0], 'width': ref.shape[1],
+                      'reference': as_list(ref), 'test': as_list(test), 'dataRange': dr,
+                      'psnr': float(peak_signal_noise_ratio(ref64, test64, data_range=dr)),
+                      'ssim': float(structural_similarity(ref64, test64, data_range=dr))})
+    import skimage
+    return {'note': 'scikit-image %s peak_signal_noise_ratio / structural_similarity (defaults: 7x7 uniform '
+                    'window, K1 0.01, K2 0.03, sample covariance) on float64 copies, data_range = '
+                    'max(ref) - min(ref). Crops: ssTEM stack1_16 (CC BY-NC-SA 3.0, Gerhard et al., '
+                    'doi:10.6084/m9.figshare.856713); cancer_cell_migration_crop frame 0 (CC BY 4.0, '
+                    'Tinevez & Jacquemet, zenodo 5206107).' % skimage.__version__,
+            'cases': cases}
+
+
 def main():
     write('percentiles.json', percentile_vectors())
     write('upsample.json', upsample_vectors())
+    write('degrade.json', degrade_vectors())
+    write('metrics.json', metric_vectors())
 
 
 if __name__ == '__main__':
