@@ -8,3 +8,5 @@ export * from './interp.js';
 export * from './tiling.js';
 export * from './rng.js';
 export * from './degrade.js';
+export * from './fft.js';
+export * from './metrics.js';

@@ -40,3 +40,29 @@ test('percentiles reject empty arrays and out-of-range percentiles; NaN propagat
 test('minMax skips NaN', () => {
   assert.deepEqual(minMax(Float32Array.from([3, NaN, -2, 8])), { min: -2, max: 8 });
 });
+
+test('float selection path agrees with a full sort on sorted, reversed, constant and few-valued arrays', () => {
+  const ps = [0, 0.1, 10, 50, 77.7, 99.9, 100];
+  const bySort = (a: Float64Array, p: number) => {
+    const s = Float64Array.from(a).sort();
+    const v = (s.length - 1) * (p / 100);
+    const i = Math.floor(v);
+    const j = Math.min(i + 1, s.length - 1);
+    const g = v - i;
+    const d = s[j]! - s[i]!;
+    return g >= 0.5 ? s[j]! - d * (1 - g) : s[i]! + d * g;
+  };
+  let seed = 7;
+  const rand = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32);
+  const arrays = [
+    Float64Array.from({ length: 1001 }, (_, i) => i),
+    Float64Array.from({ length: 1000 }, (_, i) => -i * 0.5),
+    new Float64Array(333).fill(2.5),
+    Float64Array.from({ length: 5000 }, () => Math.floor(rand() * 3)),
+    Float64Array.from({ length: 4097 }, () => rand() * 1e6 - 5e5),
+  ];
+  for (const a of arrays) {
+    const got = percentiles(a, ps);
+    ps.forEach((p, i) => assert.equal(got[i], bySort(a, p), `n=${a.length} p=${p}`));
+  }
+});
