@@ -4,6 +4,7 @@
  */
 export * from './types.js';
 export { createDb, type CreateDbOptions, type DbWithClient } from './client.js';
-export { migrate, listMigrations, type MigrateOptions, type MigrationFile } from './migrate.js';
+export { migrate, listMigrations, migrationChecksum, type MigrateOptions, type MigrationFile } from './migrate.js';
+export { splitDatabaseUrl } from './url.js';
 export { isDbUnavailableError, isUniqueViolation } from './errors.js';
 export { hashApiKey, API_KEY_PREFIX_LENGTH } from './repos/apiKeys.js';
