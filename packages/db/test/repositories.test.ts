@@ -1,0 +1,302 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { isPssrError } from '@pssr/core';
+import { createDb, hashApiKey, isDbUnavailableError, migrate, type DbWithClient, type GroupRecord, type UserRecord } from '../src/index.js';
+import { DATABASE_URL, dropSchema, freshSchemaName, sql } from './helpers.js';
+
+const schema = freshSchemaName('repo');
+
+/** Newest first: (time, id) never increases down the list (rows created in the same millisecond tie-break by id). */
+function assertNewestFirst(rows: { id: string; createdAt?: Date; queuedAt?: Date }[]): void {
+  for (let i = 1; i < rows.length; i++) {
+    const a = rows[i - 1]!;
+    const b = rows[i]!;
+    const ta = (a.queuedAt ?? a.createdAt)!.getTime();
+    const tb = (b.queuedAt ?? b.createdAt)!.getTime();
+    assert.ok(ta > tb || (ta === tb && a.id > b.id), `row ${i} is not older than row ${i - 1}`);
+  }
+}
+let db: DbWithClient;
+let labA: GroupRecord;
+let labB: GroupRecord;
+let ana: UserRecord;
+let bo: UserRecord;
+
+before(async () => {
+  await migrate(DATABASE_URL, { schema });
+  db = createDb(DATABASE_URL, { schema, poolSize: 4 });
+  labA = await db.groups.ensure('lab-a');
+  labB = await db.groups.ensure('lab-b');
+  ana = await db.users.ensure({ groupId: labA.id, name: 'ana' });
+  bo = await db.users.ensure({ groupId: labB.id, name: 'bo' });
+});
+after(async () => {
+  await db?.close();
+  await dropSchema(schema);
+});
+
+describe('groups and users', () => {
+  test('ensure is idempotent, also when racing', async () => {
+    const many = await Promise.all([1, 2, 3, 4].map(() => db.groups.ensure('lab-race')));
+    assert.equal(new Set(many.map((g) => g.id)).size, 1);
+    const again = await db.users.ensure({ groupId: labA.id, name: 'ana' });
+    assert.equal(again.id, ana.id);
+    assert.equal(again.isAdmin, false);
+    const promoted = await db.users.ensure({ groupId: labA.id, name: 'ana', isAdmin: true });
+    assert.equal(promoted.isAdmin, true);
+    await db.users.ensure({ groupId: labA.id, name: 'ana', isAdmin: false });
+    assert.equal((await db.groups.get('not-a-uuid')), null);
+  });
+});
+
+describe('API keys', () => {
+  test('issue returns the plaintext once; only its hash is stored; authenticate finds the caller', async () => {
+    const issued = await db.apiKeys.issue({ group: 'lab-keys', user: 'root', isAdmin: true });
+    assert.match(issued.key, /^pssr_[0-9a-f]{8}_[A-Za-z0-9_-]{43}$/);
+    const rows = await sql<{ prefix: string; hash: string }>(`SELECT prefix, hash FROM "${schema}"."ApiKey" WHERE id = $1`, [issued.record.id]);
+    assert.equal(rows[0]!.prefix, issued.key.slice(0, 13));
+    assert.equal(rows[0]!.hash, hashApiKey(issued.key));
+    assert.ok(!JSON.stringify(rows).includes(issued.key.slice(14)), 'the secret part is not stored');
+
+    const auth = await db.apiKeys.authenticate(issued.key);
+    assert.ok(auth);
+    assert.equal(auth.user.name, 'root');
+    assert.equal(auth.group.name, 'lab-keys');
+    assert.equal(auth.isAdmin, true);
+    assert.equal(auth.keyId, issued.record.id);
+    const [used] = await db.apiKeys.listForUser(issued.user.id);
+    assert.ok(used?.lastUsedAt instanceof Date);
+  });
+
+  test('wrong, malformed and revoked keys are refused', async () => {
+    const { key, record } = await db.apiKeys.create(ana.id);
+    const last = key.at(-1) === 'A' ? 'B' : 'A';
+    assert.equal(await db.apiKeys.authenticate(key.slice(0, -1) + last), null, 'same prefix, wrong secret');
+    assert.equal(await db.apiKeys.authenticate('pssr_deadbeef_' + 'x'.repeat(43)), null);
+    assert.equal(await db.apiKeys.authenticate(''), null);
+    assert.equal(await db.apiKeys.authenticate("' OR 1=1 --"), null);
+    assert.ok(await db.apiKeys.authenticate(key));
+    assert.equal(await db.apiKeys.revoke(record.prefix), true);
+    assert.equal(await db.apiKeys.revoke(key), false, 'already revoked');
+    assert.equal(await db.apiKeys.authenticate(key), null);
+
+    const other = await db.apiKeys.create(ana.id);
+    assert.equal(await db.apiKeys.revoke(other.record.id), true, 'by id');
+    assert.equal(await db.apiKeys.authenticate(other.key), null);
+    const third = await db.apiKeys.create(ana.id);
+    assert.equal(await db.apiKeys.revoke(third.key), true, 'by full key');
+    assert.equal(await db.apiKeys.revoke('nonsense'), false);
+  });
+});
+
+describe('stacks and uploads', () => {
+  test('create uploading, mark ready once, scoped reads', async () => {
+    const id = randomUUID();
+    const s = await db.stacks.create({ id, groupId: labA.id, userId: ana.id, name: 'cells.tif', storageKey: `stacks/${id}.tif` });
+    assert.equal(s.id, id);
+    assert.equal(s.status, 'uploading');
+    assert.equal(s.bytes, null);
+    const meta = { frames: 5, height: 64, width: 48, dtype: 'uint16', axis: 'T', pixelSizeX: 0.02, pixelSizeY: 0.02, pixelUnit: 'um', sha256: 'a'.repeat(64), bytes: 2 ** 40 + 3 };
+    const ready = await db.stacks.markReady(id, meta);
+    assert.equal(ready?.status, 'ready');
+    assert.equal(ready?.bytes, 2 ** 40 + 3, 'BIGINT bytes round-trip as a number');
+    assert.equal(ready?.frames, 5);
+    assert.equal(await db.stacks.markReady(id, meta), null, 'only from uploading');
+    assert.equal((await db.stacks.get(id, labA.id))?.id, id);
+    assert.equal(await db.stacks.get(id, labB.id), null, "another group's stack looks absent");
+    assert.equal(await db.stacks.get('1234'), null);
+
+    const failing = await db.stacks.create({ groupId: labA.id, name: 'bad.tif', storageKey: 'stacks/bad.tif' });
+    await db.stacks.markFailed(failing.id);
+    assert.equal((await db.stacks.get(failing.id))?.status, 'failed');
+  });
+
+  test('list is newest first with a cursor', async () => {
+    const g = await db.groups.ensure('lab-list');
+    for (let i = 0; i < 5; i++) await db.stacks.create({ groupId: g.id, name: `s${i}`, storageKey: `k${i}` });
+    const p1 = await db.stacks.list(g.id, { limit: 2 });
+    const p2 = await db.stacks.list(g.id, { limit: 2, cursor: p1.nextCursor });
+    const p3 = await db.stacks.list(g.id, { limit: 2, cursor: p2.nextCursor });
+    assert.deepEqual([p1.items.length, p2.items.length, p3.items.length], [2, 2, 1]);
+    assert.equal(p3.nextCursor, null);
+    const seen = [...p1.items, ...p2.items, ...p3.items];
+    assert.deepEqual(seen.map((s) => s.name).sort(), ['s0', 's1', 's2', 's3', 's4'], 'every stack once');
+    assertNewestFirst(seen);
+  });
+
+  test('uploads: scoped get, complete once, stale listing', async () => {
+    const s = await db.stacks.create({ groupId: labA.id, name: 'big.tif', storageKey: 'stacks/big.tif' });
+    const u = await db.uploads.create({ stackId: s.id, s3UploadId: 'mpu-1', storageKey: s.storageKey, partSize: 8 << 20, parts: 3, bytes: 20 << 20 });
+    assert.equal(u.groupId, labA.id);
+    assert.equal((await db.uploads.get(u.id, labA.id))?.s3UploadId, 'mpu-1');
+    assert.equal(await db.uploads.get(u.id, labB.id), null);
+    const stale = await db.uploads.listStale(new Date(Date.now() + 60_000));
+    assert.ok(stale.some((x) => x.id === u.id));
+    assert.equal(await db.uploads.markCompleted(u.id), true);
+    assert.equal(await db.uploads.markCompleted(u.id), false);
+    assert.ok(!(await db.uploads.listStale(new Date(Date.now() + 60_000))).some((x) => x.id === u.id));
+    await db.stacks.delete(s.id);
+    assert.equal(await db.uploads.get(u.id), null);
+  });
+});
+
+describe('models', () => {
+  const card = (name: string, version: string) => ({ name, version, modality: 'em' });
+
+  test('bundled models are public and registered once', async () => {
+    const [a, b] = await Promise.all([
+      db.models.registerBundled({ name: 'em', version: '1.0.0', sha256: 'c'.repeat(64), card: card('em', '1.0.0') }),
+      db.models.registerBundled({ name: 'em', version: '1.0.0', sha256: 'c'.repeat(64), card: card('em', '1.0.0') }),
+    ]);
+    assert.equal(a.id, b.id);
+    assert.equal(a.groupId, null);
+    assert.deepEqual(a.card, card('em', '1.0.0'));
+    assert.equal((await db.models.resolve('em', labB.id))?.id, a.id);
+    assert.equal((await db.models.get(a.id, labB.id))?.id, a.id);
+  });
+
+  test("trained versions are private, numbered, and preferred by their group", async () => {
+    const pub = await db.models.resolve('em', labA.id);
+    assert.ok(pub);
+    const v1 = await db.models.registerTrained({ groupId: labA.id, name: 'em', sha256: 'd'.repeat(64), card: card('em', '1'), storageKey: 'models/a/em/1' });
+    const v2 = await db.models.registerTrained({ groupId: labA.id, name: 'em', sha256: 'e'.repeat(64), card: card('em', '2'), storageKey: 'models/a/em/2' });
+    assert.deepEqual([v1.version, v2.version], ['1', '2']);
+    assert.equal((await db.models.resolve('em', labA.id))?.id, v2.id, "the group's latest version");
+    assert.equal((await db.models.resolve('em', labA.id, '1'))?.id, v1.id);
+    assert.equal((await db.models.resolve('em', labB.id))?.id, pub.id, 'other groups still get the public model');
+    assert.equal(await db.models.get(v1.id, labB.id), null, "another group's model looks absent");
+    assert.equal(await db.models.resolve('nope', labA.id), null);
+    const visibleToB = await db.models.list(labB.id);
+    assert.ok(visibleToB.every((m) => m.groupId === null));
+    const visibleToA = await db.models.list(labA.id, { name: 'em' });
+    assert.deepEqual(visibleToA.map((m) => m.version).slice(0, 2), ['2', '1']);
+  });
+
+  test('a trained model is linked to the job that trained it', async () => {
+    const { job } = await db.jobs.create({ type: 'train', groupId: labB.id, userId: bo.id });
+    const m = await db.models.registerTrained({ groupId: labB.id, name: 'mine', sha256: 'f'.repeat(64), card: card('mine', '1'), storageKey: 'k', jobId: job.id });
+    assert.equal((await db.jobs.get(job.id))?.trainedModelId, m.id);
+  });
+});
+
+describe('jobs', () => {
+  test('idempotency key returns the same job on retry, per group', async () => {
+    const input = { type: 'restore' as const, groupId: labA.id, userId: ana.id, idempotencyKey: 'req-1', options: { tileSize: 128 } };
+    const [a, b] = await Promise.all([db.jobs.create(input), db.jobs.create(input)]);
+    assert.equal(a.job.id, b.job.id);
+    assert.deepEqual([a.created, b.created].sort(), [false, true]);
+    assert.deepEqual(a.job.options, { tileSize: 128 });
+    const other = await db.jobs.create({ ...input, groupId: labB.id, userId: bo.id });
+    assert.equal(other.created, true, 'keys are per group');
+    assert.notEqual(other.job.id, a.job.id);
+    const noKey1 = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    const noKey2 = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    assert.notEqual(noKey1.job.id, noKey2.job.id);
+  });
+
+  test('queued -> running -> succeeded with progress, metrics and points', async () => {
+    const { job } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    assert.equal(job.status, 'queued');
+    assert.equal(await db.jobs.progress(job.id, 0.5), false, 'no progress before start');
+    const started = await db.jobs.start(job.id, { workerHost: 'gpu-1' });
+    assert.equal(started?.status, 'running');
+    assert.equal(started?.attempts, 1);
+    assert.ok(started?.startedAt instanceof Date);
+    assert.ok(Math.abs(started.startedAt.getTime() - Date.now()) < 60_000, 'timestamps are UTC');
+    assert.equal(await db.jobs.progress(job.id, 0.25, { tiles: 10 }), true);
+    assert.equal(await db.jobs.progress(job.id, 7), true);
+    assert.equal((await db.jobs.get(job.id))?.progress, 1, 'clamped');
+    await db.jobs.mergeMetrics(job.id, { provider: 'cpu' });
+    await db.jobs.addMetricPoints(job.id, [{ step: 2, name: 'loss', value: 0.5 }, { step: 1, name: 'loss', value: 0.9 }, { step: 1, name: 'psnr', value: 20 }]);
+    const output = await db.stacks.create({ groupId: labA.id, name: 'out.tif', storageKey: 'results/out.tif' });
+    assert.equal(await db.jobs.succeed(job.id, { metrics: { megapixelsPerSecond: 3.5 }, outputStackId: output.id }), true);
+    const done = await db.jobs.get(job.id, labA.id);
+    assert.equal(done?.status, 'succeeded');
+    assert.equal(done?.progress, 1);
+    assert.equal(done?.outputStackId, output.id);
+    assert.deepEqual(done?.metrics, { tiles: 10, provider: 'cpu', megapixelsPerSecond: 3.5 });
+    assert.ok(done?.finishedAt && done.startedAt && done.finishedAt >= done.startedAt);
+    assert.deepEqual((await db.jobs.metricPoints(job.id, { name: 'loss' })).map((p) => [p.step, p.value]), [[1, 0.9], [2, 0.5]]);
+    assert.equal((await db.jobs.metricPoints(job.id)).length, 3);
+    assert.equal(await db.jobs.fail(job.id, { code: 'INTERNAL', message: 'late' }), false, 'final stays final');
+    assert.equal(await db.jobs.get(job.id, labB.id), null);
+  });
+
+  test('a canceled job cannot be overwritten by a late worker', async () => {
+    const { job } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    await db.jobs.start(job.id, { workerHost: 'gpu-1' });
+    assert.equal(await db.jobs.cancel(job.id, labB.id), null, 'another group cannot cancel it');
+    const c = await db.jobs.cancel(job.id, labA.id);
+    assert.equal(c?.changed, true);
+    assert.equal(c?.job.status, 'canceled');
+    assert.equal(c?.job.cancelRequested, true);
+    assert.equal(await db.jobs.isCanceled(job.id), true);
+    assert.equal(await db.jobs.progress(job.id, 0.9), false);
+    assert.equal(await db.jobs.succeed(job.id), false);
+    assert.equal(await db.jobs.fail(job.id, { code: 'INTERNAL', message: 'x' }), false);
+    assert.equal(await db.jobs.start(job.id, { workerHost: 'gpu-2' }), null, 'a retry does not resurrect it');
+    assert.equal((await db.jobs.get(job.id))?.status, 'canceled');
+    assert.equal((await db.jobs.cancel(job.id, labA.id))?.changed, false);
+  });
+
+  test('a retried job (worker died) starts again; a failure records the code', async () => {
+    const { job } = await db.jobs.create({ type: 'train', groupId: labA.id, userId: ana.id });
+    const first = await db.jobs.start(job.id, { workerHost: 'a' });
+    const second = await db.jobs.start(job.id, { workerHost: 'b' });
+    assert.equal(second?.attempts, 2);
+    assert.equal(second?.workerHost, 'b');
+    assert.equal(second?.startedAt?.getTime(), first?.startedAt?.getTime(), 'startedAt is the first start');
+    assert.equal(await db.jobs.fail(job.id, { code: 'TRAIN_BAD_INPUT', message: 'stack too small', metrics: { steps: 0 } }), true);
+    const failed = await db.jobs.get(job.id);
+    assert.equal(failed?.status, 'failed');
+    assert.equal(failed?.errorCode, 'TRAIN_BAD_INPUT');
+    assert.equal(failed?.errorMessage, 'stack too small');
+    assert.equal(await db.jobs.isCanceled(job.id), false);
+  });
+
+  test('list filters by status and type, newest first, cursor pages', async () => {
+    const g = await db.groups.ensure('lab-jobs');
+    const u = await db.users.ensure({ groupId: g.id, name: 'u' });
+    const ids: string[] = [];
+    for (let i = 0; i < 7; i++) {
+      const { job } = await db.jobs.create({ type: i % 2 === 0 ? 'restore' : 'train', groupId: g.id, userId: u.id });
+      ids.push(job.id);
+    }
+    await db.jobs.start(ids[0]!, { workerHost: 'h' });
+    const all: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = await db.jobs.list(g.id, { limit: 3, cursor });
+      all.push(...page.items.map((j) => j.id));
+      cursor = page.nextCursor;
+    } while (cursor);
+    assert.deepEqual([...all].sort(), [...ids].sort(), 'every job exactly once across pages');
+    assertNewestFirst(await Promise.all(all.map(async (id) => (await db.jobs.get(id))!)));
+    const restores = await db.jobs.list(g.id, { type: 'restore', status: 'queued' });
+    assert.deepEqual(restores.items.map((j) => j.id).sort(), [ids[6], ids[4], ids[2]].sort());
+    assertNewestFirst(restores.items);
+    const running = await db.jobs.list(g.id, { status: ['running', 'failed'] });
+    assert.deepEqual(running.items.map((j) => j.id), [ids[0]]);
+    assert.equal((await db.jobs.list(labB.id, { limit: 200 })).items.some((j) => ids.includes(j.id)), false);
+    await assert.rejects(db.jobs.list(g.id, { cursor: 'garbage' }), (e: unknown) => isPssrError(e) && e.code === 'INVALID_ARGUMENT');
+    await assert.rejects(db.jobs.list(g.id, { limit: 0 }), (e: unknown) => isPssrError(e) && e.code === 'INVALID_ARGUMENT');
+    const counts = await db.jobs.countByStatus();
+    assert.ok(counts.queued >= 6 && counts.running >= 1);
+  });
+});
+
+test('an unreachable database is reported as unavailable, not as a bug', async () => {
+  const down = createDb('postgresql://postgres@127.0.0.1:1/test', { connectTimeoutMs: 1000 });
+  try {
+    let caught: unknown;
+    await down.ping().catch((e: unknown) => { caught = e; });
+    assert.ok(caught, 'ping rejects');
+    assert.equal(isDbUnavailableError(caught), true, String(caught));
+    await down.jobs.get(randomUUID()).catch((e: unknown) => { caught = e; });
+    assert.equal(isDbUnavailableError(caught), true, String(caught));
+  } finally {
+    await down.close();
+  }
+  assert.equal(isDbUnavailableError(new Error('syntax error at or near')), false);
+});
