@@ -1,0 +1,4 @@
+export { RestoreEngine } from './engine.js';
+export type { Device, LoadOptions, ModelBundle, RestoreOptions, RestoreProgress, RestoreTiming } from './engine.js';
+export { verifyExport, EXPORT_CHECK_FILE } from './verify.js';
+export { MemoryFrameSink, MemoryFrameSource } from './memory.js';
