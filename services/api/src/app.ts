@@ -1,0 +1,148 @@
+/**
+ * `buildApp(config)` assembles the API as plugins in tiers: clients (Postgres, object store, queue) ->
+ * services (errors, auth, rate limit, metrics, OpenAPI) -> routes. It does not listen: tests drive it with
+ * `inject` or `listen({ port: 0 })`; server.ts owns the process.
+ */
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import multipart from '@fastify/multipart';
+import rateLimit from '@fastify/rate-limit';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { listBundledModels } from '@pssr/models';
+import type { ApiConfig } from './config.js';
+import { ApiError, problemHandler, sendProblem } from './errors.js';
+import { clientsPlugin, type AppClients } from './plugins/clients.js';
+import { authPlugin } from './plugins/auth.js';
+import { metricsPlugin } from './plugins/metrics.js';
+import { registerEventStreams } from './events.js';
+import { ProblemSchema } from './schemas.js';
+import { healthRoutes } from './routes/health.js';
+import { stackRoutes } from './routes/stacks.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { jobRoutes } from './routes/jobs.js';
+import { modelRoutes } from './routes/models.js';
+import { adminRoutes } from './routes/admin.js';
+
+export const API_VERSION = '1.0.0';
+
+export interface BuildAppOptions {
+  /** Clients to use instead of creating them from the config (the caller closes them). */
+  clients?: Partial<AppClients>;
+  /** pino logger options, or false (default: the config's log level). */
+  logger?: boolean | Record<string, unknown>;
+  /** Cache successful key lookups this long (default 5000 ms; 0 disables). */
+  authCacheMs?: number;
+  /** Skip the admin dashboard (the OpenAPI generator needs no queues). */
+  adminDashboard?: boolean;
+}
+
+export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
+    },
+    requestIdHeader: false,
+    bodyLimit: 1024 * 1024,
+    trustProxy: true,
+    return503OnClosing: true,
+    ajv: {
+      customOptions: {
+        // The job body is a tagged union on `type` (one clear UNKNOWN_JOB_TYPE error), and unknown properties
+        // are refused rather than silently dropped, so a typo in an option name is reported.
+        discriminator: true,
+        removeAdditional: false,
+        coerceTypes: 'array',
+        useDefaults: true,
+        allErrors: false,
+      },
+    },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Tier 0: errors as problem+json, from one handler.
+  app.setErrorHandler(problemHandler);
+  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 404, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`));
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', String(request.id));
+    return payload;
+  });
+  app.addSchema(ProblemSchema);
+
+  // Tier 1: clients.
+  await app.register(clientsPlugin, { config, clients: opts.clients });
+
+  // Tier 2: services.
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'PSSR restoration service',
+        version: API_VERSION,
+        description:
+          'Point-scanning super-resolution (Fang et al.): upload low-resolution TIFF stacks, restore them 4x per axis with a ' +
+          'trained model, or train new models on high-resolution stacks. Errors are application/problem+json with a stable `code`.',
+      },
+      servers: [{ url: '/' }],
+      tags: [
+        { name: 'stacks', description: 'Image stacks (TIFF)' },
+        { name: 'jobs', description: 'Restore and train jobs' },
+        { name: 'models', description: 'Model cards and versions' },
+        { name: 'service', description: 'Health and readiness' },
+      ],
+      components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `pssr admin create-key`.' } } },
+      security: [{ apiKey: [] }],
+    },
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
+  app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
+
+  await app.register(authPlugin, { cacheMs: opts.authCacheMs ?? 5000 });
+  await app.register(metricsPlugin);
+  registerEventStreams(app);
+  await app.register(rateLimit, {
+    global: true,
+    hook: 'preHandler', // after authentication: the budget is per API key
+    max: config.rateLimit.max,
+    timeWindow: config.rateLimit.windowMs,
+    keyGenerator: (request) => (request.auth ? `key:${request.auth.keyId}` : `ip:${request.ip}`),
+    errorResponseBuilder: (_request, context) =>
+      new ApiError(429, 'RATE_LIMITED', `Rate limit of ${context.max} requests per ${Math.round(context.ttl / 1000) || 1} s exceeded; retry in ${context.after}.`),
+  });
+  await app.register(multipart, { limits: { fileSize: config.uploads.maxBytes, files: 1 } });
+  // Raw TIFF bodies and upload parts stay streams: the handlers pipe them to storage.
+  app.addContentTypeParser(['image/tiff', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
+
+  // Tier 3: routes.
+  await app.register(healthRoutes);
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', v1.authenticate);
+      await v1.register(stackRoutes);
+      await v1.register(uploadRoutes);
+      await v1.register(jobRoutes);
+      await v1.register(modelRoutes);
+    },
+    { prefix: '/v1' },
+  );
+  if (opts.adminDashboard !== false) await adminRoutes(app);
+
+  if (config.registerBundledModels) {
+    app.addHook('onReady', async () => {
+      await registerBundledModels(app).catch((err: unknown) => app.log.warn({ err }, 'could not register the bundled models (they can still be used once Postgres is back)'));
+    });
+  }
+  return app;
+}
+
+/** Public model rows for the models shipped in packages/models (idempotent; every replica may run it). */
+export async function registerBundledModels(app: FastifyInstance): Promise<number> {
+  const bundles = await listBundledModels();
+  for (const b of bundles) {
+    await app.db.models.registerBundled({ name: b.name, version: b.card.version, sha256: b.card.sha256, card: b.card as unknown as Record<string, unknown> });
+  }
+  return bundles.length;
+}

@@ -1,0 +1,86 @@
+/**
+ * API-key authentication: `Authorization: Bearer <key>` (the admin dashboard also accepts HTTP Basic with
+ * the key as password, so a browser can open it). Keys are stored hashed by @pssr/db; a short cache keeps
+ * the database off the hot path of status polling.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { AuthContext } from '@pssr/db';
+import { hashApiKey } from '@pssr/db';
+import { ApiError, withTimeout } from '../errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    auth: AuthContext | null;
+  }
+  interface FastifyInstance {
+    /** onRequest hook: 401 unless the request carries a valid key; sets `request.auth`. */
+    authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** onRequest hook: like `authenticate`, then 403 unless the key is an admin's (Basic accepted too). */
+    authenticateAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+  }
+}
+
+/** The key of a request: Bearer, or (when allowed) the password of HTTP Basic. */
+export function keyFromHeader(header: string | undefined, allowBasic = false): string | null {
+  if (!header) return null;
+  const m = /^(\S+)\s+(\S+)$/.exec(header.trim());
+  if (!m) return null;
+  const scheme = (m[1] ?? '').toLowerCase();
+  const value = m[2] ?? '';
+  if (scheme === 'bearer') return value;
+  if (allowBasic && scheme === 'basic') {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    return colon >= 0 ? decoded.slice(colon + 1) : null;
+  }
+  return null;
+}
+
+export const authPlugin = fp(
+  async (app: FastifyInstance, opts: { cacheMs: number }) => {
+    const cache = new Map<string, { auth: AuthContext; until: number }>();
+    const MAX_CACHE = 10_000;
+
+    async function lookup(key: string): Promise<AuthContext | null> {
+      const digest = hashApiKey(key);
+      const now = Date.now();
+      const hit = cache.get(digest);
+      if (hit && hit.until > now) return hit.auth;
+      const auth = await withTimeout(app.db.apiKeys.authenticate(key), app.config.dependencyTimeoutMs, 'The database');
+      if (auth && opts.cacheMs > 0) {
+        if (cache.size >= MAX_CACHE) cache.clear();
+        cache.set(digest, { auth, until: now + opts.cacheMs });
+      } else {
+        cache.delete(digest);
+      }
+      return auth;
+    }
+
+    async function check(request: FastifyRequest, reply: FastifyReply, admin: boolean): Promise<void> {
+      const key = keyFromHeader(request.headers.authorization, admin);
+      if (!key) {
+        reply.header('www-authenticate', admin ? 'Basic realm="pssr admin", charset="UTF-8"' : 'Bearer');
+        throw new ApiError(401, 'UNAUTHORIZED', 'Missing API key: send "Authorization: Bearer <key>" (create one with `pssr admin create-key`).');
+      }
+      const auth = await lookup(key);
+      if (!auth) {
+        reply.header('www-authenticate', admin ? 'Basic realm="pssr admin", charset="UTF-8"' : 'Bearer error="invalid_token"');
+        throw new ApiError(401, 'UNAUTHORIZED', 'The API key is unknown or revoked.');
+      }
+      if (admin && !auth.isAdmin) throw new ApiError(403, 'FORBIDDEN', 'This needs an admin key (`pssr admin create-key --admin`).');
+      request.auth = auth;
+    }
+
+    app.decorateRequest('auth', null);
+    app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply) => check(request, reply, false));
+    app.decorate('authenticateAdmin', (request: FastifyRequest, reply: FastifyReply) => check(request, reply, true));
+  },
+  { name: 'pssr-auth', dependencies: ['pssr-clients'] },
+);
+
+/** The caller of an authenticated route (the hook guarantees it is set). */
+export function callerOf(request: FastifyRequest): AuthContext {
+  if (!request.auth) throw new ApiError(401, 'UNAUTHORIZED', 'Not authenticated.');
+  return request.auth;
+}

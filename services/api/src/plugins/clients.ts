@@ -1,0 +1,52 @@
+/**
+ * Tier 1: external clients (Postgres via @pssr/db, the object store, the BullMQ producer), created once per
+ * app and closed in `onClose`. Tests and the OpenAPI generator may pass their own.
+ */
+import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
+import { createDb, type Db } from '@pssr/db';
+import { createObjectStore, type ObjectStore, type StorageConfig } from '@pssr/storage';
+import { createProducer, type Producer } from '@pssr/queue';
+import type { ApiConfig, StorageSettings } from '../config.js';
+
+export interface AppClients {
+  db: Db;
+  store: ObjectStore;
+  producer: Producer;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: ApiConfig;
+    db: Db;
+    store: ObjectStore;
+    producer: Producer;
+  }
+}
+
+export function toStorageConfig(s: StorageSettings): StorageConfig {
+  if (s.kind === 'local') return { kind: 'local', dir: s.dir };
+  const { kind: _kind, ...rest } = s;
+  return { kind: 's3', ...rest };
+}
+
+export const clientsPlugin = fp(
+  async (app: FastifyInstance, opts: { config: ApiConfig; clients?: Partial<AppClients> | undefined }) => {
+    const { config } = opts;
+    const given = opts.clients ?? {};
+    const db = given.db ?? createDb(config.databaseUrl, { connectTimeoutMs: config.dependencyTimeoutMs } as Parameters<typeof createDb>[1]);
+    const store = given.store ?? createObjectStore(toStorageConfig(config.storage));
+    const producer = given.producer ?? createProducer(config.redisUrl, { prefix: config.queuePrefix });
+    app.decorate('config', config);
+    app.decorate('db', db);
+    app.decorate('store', store);
+    app.decorate('producer', producer);
+    app.addHook('onClose', async () => {
+      // Clients passed in belong to the caller, who closes them.
+      if (!given.producer) await producer.close().catch((err: unknown) => app.log.warn({ err }, 'closing the queue producer failed'));
+      if (!given.db) await db.close().catch((err: unknown) => app.log.warn({ err }, 'closing the database failed'));
+      if (!given.store) store.close();
+    });
+  },
+  { name: 'pssr-clients', fastify: '5.x' },
+);

@@ -1,0 +1,241 @@
+/**
+ * TypeBox schemas of the REST API v1: they validate requests, serialise responses (unknown fields are
+ * dropped, so internals cannot leak) and generate the OpenAPI document.
+ */
+import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
+
+const Uuid = (description?: string) => Type.String({ format: 'uuid', ...(description ? { description } : {}) });
+const DateTimeString = Type.String({ format: 'date-time' });
+const Nullable = <T extends TSchema>(t: T) => Type.Union([t, Type.Null()]);
+const JsonObject = Type.Object({}, { additionalProperties: true });
+
+export const ProblemSchema = Type.Object(
+  {
+    type: Type.String(),
+    title: Type.String(),
+    status: Type.Integer(),
+    code: Type.String({ description: 'Stable machine-readable error code, e.g. STACK_NOT_FOUND, NOT_A_TIFF, RATE_LIMITED.' }),
+    detail: Type.String(),
+    instance: Type.Optional(Type.String()),
+    requestId: Type.Optional(Type.String()),
+  },
+  { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem document (application/problem+json).' },
+);
+
+export const IdParams = Type.Object({ id: Uuid() });
+export type IdParams = Static<typeof IdParams>;
+
+// ---- stacks ------------------------------------------------------------------------------------------------
+
+export const PixelSizeSchema = Type.Object({ x: Type.Number(), y: Type.Number(), unit: Type.String() });
+
+export const StackSchema = Type.Object(
+  {
+    id: Uuid(),
+    name: Type.String(),
+    status: Type.Union([Type.Literal('uploading'), Type.Literal('ready'), Type.Literal('failed')]),
+    frames: Nullable(Type.Integer()),
+    height: Nullable(Type.Integer()),
+    width: Nullable(Type.Integer()),
+    dtype: Nullable(Type.String({ description: 'uint8 | uint16 | float32' })),
+    axis: Nullable(Type.String({ description: 'T (time-lapse) or Z (z-stack)' })),
+    pixelSize: Nullable(PixelSizeSchema),
+    sha256: Nullable(Type.String()),
+    bytes: Nullable(Type.Integer()),
+    createdAt: DateTimeString,
+  },
+  { $id: 'Stack' },
+);
+export type StackView = Static<typeof StackSchema>;
+
+export const UploadStackQuery = Type.Object({
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Stack name (default: the file name, or "stack.tif").' })),
+});
+
+export const DataQuery = Type.Object({
+  redirect: Type.Optional(Type.Boolean({ description: 'Redirect to a presigned URL (S3 storage) instead of streaming through the API.' })),
+});
+
+export const CreateUploadBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 255 }),
+    bytes: Type.Integer({ minimum: 1, description: 'Total size of the TIFF in bytes.' }),
+    partSize: Type.Optional(Type.Integer({ minimum: 5 * 2 ** 20, maximum: 5 * 2 ** 30, description: 'Bytes per part (all but the last); default set by the server.' })),
+  },
+  { additionalProperties: false },
+);
+export type CreateUploadBody = Static<typeof CreateUploadBody>;
+
+export const PartUrlSchema = Type.Object({
+  partNumber: Type.Integer({ minimum: 1 }),
+  method: Type.Literal('PUT'),
+  url: Type.String({ description: 'Absolute presigned S3 URL, or an API path (send the API key) when the store cannot presign.' }),
+  proxied: Type.Boolean({ description: 'true: PUT to the API with your key; false: PUT directly, without headers of your own.' }),
+});
+
+export const UploadSchema = Type.Object(
+  {
+    id: Uuid(),
+    stackId: Uuid(),
+    bytes: Type.Integer(),
+    partSize: Type.Integer(),
+    parts: Type.Integer(),
+    completed: Type.Boolean(),
+    received: Type.Array(Type.Object({ partNumber: Type.Integer(), size: Type.Integer() })),
+    missing: Type.Array(Type.Integer(), { description: 'Part numbers not received yet: (re-)send these, then complete.' }),
+    partUrls: Type.Array(PartUrlSchema, { description: 'Where to PUT each missing part.' }),
+    expiresAt: DateTimeString,
+  },
+  { $id: 'Upload' },
+);
+export type UploadView = Static<typeof UploadSchema>;
+
+export const PartParams = Type.Object({ id: Uuid(), part: Type.Integer({ minimum: 1, maximum: 10000 }) });
+
+// ---- jobs ----------------------------------------------------------------------------------------------------
+
+const ModelRef = Type.String({
+  minLength: 1,
+  maxLength: 200,
+  description: 'A model name (your group\'s latest version, else the public one), name@version, or a model id.',
+});
+
+export const RestoreJobBody = Type.Object(
+  {
+    type: Type.Literal('restore'),
+    stackId: Uuid('The low-resolution stack to restore.'),
+    model: Type.Optional(ModelRef),
+    name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Name of the result stack.' })),
+    options: Type.Optional(
+      Type.Object(
+        {
+          batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Tiles per inference batch (default: the engine picks).' })),
+          tileSize: Type.Optional(Type.Integer({ minimum: 16, maximum: 4096, description: 'LR tile edge incl. halo (default: the model card).' })),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false, title: 'RestoreJobRequest' },
+);
+export type RestoreJobBody = Static<typeof RestoreJobBody>;
+
+export const TrainJobBody = Type.Object(
+  {
+    type: Type.Literal('train'),
+    stackIds: Type.Array(Uuid(), { minItems: 1, maxItems: 64, uniqueItems: true, description: 'High-resolution stacks to train on.' }),
+    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'Name to register the trained model under (lower case).' }),
+    modality: Type.Union([Type.Literal('em'), Type.Literal('fluo')]),
+    frames: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(5)])),
+    steps: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
+    minutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 7 * 24 * 60 })),
+    arch: Type.Optional(Type.Union([Type.Literal('fast'), Type.Literal('pssr')])),
+    init: Type.Optional(ModelRef),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
+    valFraction: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
+  },
+  { additionalProperties: false, title: 'TrainJobRequest' },
+);
+export type TrainJobBody = Static<typeof TrainJobBody>;
+
+/** Discriminated on `type` (ajv `discriminator`), so an unknown type is one clear error, UNKNOWN_JOB_TYPE. */
+export const CreateJobBody = Type.Unsafe<RestoreJobBody | TrainJobBody>({
+  oneOf: [RestoreJobBody, TrainJobBody],
+  discriminator: { propertyName: 'type' },
+  description: 'A restore job ({type:"restore"}) or a train job ({type:"train"}).',
+});
+export type CreateJobBody = RestoreJobBody | TrainJobBody;
+
+export const JobStatusSchema = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('running'),
+  Type.Literal('succeeded'),
+  Type.Literal('failed'),
+  Type.Literal('canceled'),
+]);
+
+export const JobSchema = Type.Object(
+  {
+    id: Uuid(),
+    type: Type.Union([Type.Literal('restore'), Type.Literal('train')]),
+    status: JobStatusSchema,
+    progress: Type.Number({ minimum: 0, maximum: 1 }),
+    inputStackId: Nullable(Uuid()),
+    outputStackId: Nullable(Uuid('Restore: the result stack (set when succeeded).')),
+    modelId: Nullable(Uuid('Restore: the model version used.')),
+    trainedModelId: Nullable(Uuid('Train: the model version registered (set when succeeded).')),
+    options: JsonObject,
+    metrics: Type.Object({}, {
+      additionalProperties: true,
+      description: 'Restore: tiles, megapixelsPerSecond, provider, batchSize, model {name, version, sha256}, inputSha256, outputSha256, timings. Train: steps, validation.',
+    }),
+    error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+    cancelRequested: Type.Boolean(),
+    attempts: Type.Integer(),
+    workerHost: Nullable(Type.String()),
+    idempotencyKey: Nullable(Type.String()),
+    queuedAt: DateTimeString,
+    startedAt: Nullable(DateTimeString),
+    finishedAt: Nullable(DateTimeString),
+    updatedAt: DateTimeString,
+  },
+  { $id: 'Job' },
+);
+export type JobView = Static<typeof JobSchema>;
+
+export const ListJobsQuery = Type.Object({
+  status: Type.Optional(Type.Array(JobStatusSchema, { description: 'Repeat or comma-separate to match several.' })),
+  type: Type.Optional(Type.Union([Type.Literal('restore'), Type.Literal('train')])),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 500 })),
+});
+export type ListJobsQuery = Static<typeof ListJobsQuery>;
+
+export const JobPageSchema = Type.Object({ items: Type.Array(JobSchema), nextCursor: Nullable(Type.String()) });
+
+export const PointsQuery = Type.Object({ name: Type.Optional(Type.String({ maxLength: 100 })) });
+export const PointsSchema = Type.Object({
+  items: Type.Array(Type.Object({ step: Type.Integer(), name: Type.String(), value: Type.Number(), at: DateTimeString })),
+});
+
+export const IdempotencyHeaders = Type.Object({
+  'idempotency-key': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Retrying with the same key returns the same job.' })),
+});
+
+// ---- models --------------------------------------------------------------------------------------------------
+
+export const ModelVersionSchema = Type.Object({
+  id: Uuid(),
+  name: Type.String(),
+  version: Type.String(),
+  public: Type.Boolean({ description: 'true for bundled models; false for models your group trained.' }),
+  sha256: Type.String(),
+  createdAt: DateTimeString,
+  card: JsonObject,
+});
+
+export const ModelSummarySchema = Type.Object({
+  name: Type.String(),
+  public: Type.Boolean(),
+  latest: ModelVersionSchema,
+  versions: Type.Array(Type.String()),
+});
+
+export const ModelListSchema = Type.Object({ items: Type.Array(ModelSummarySchema) });
+export const ModelDetailSchema = Type.Object({ name: Type.String(), versions: Type.Array(ModelVersionSchema) });
+export const ModelNameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
+
+// ---- service -------------------------------------------------------------------------------------------------
+
+export const HealthSchema = Type.Object({ status: Type.Literal('ok') });
+export const ReadySchema = Type.Object({
+  status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+  checks: Type.Object({ database: Type.String(), redis: Type.String() }),
+});
+
+/** Error responses every authenticated route may give. */
+export const problemResponses = (...statuses: number[]): Record<number, TSchema> => {
+  const out: Record<number, TSchema> = {};
+  for (const s of [400, 401, 429, 500, 503, ...statuses]) out[s] = Type.Ref('Problem');
+  return out;
+};
