@@ -140,7 +140,7 @@ export class TiffStructure {
     const countSize = bigtiff ? 8 : 2;
     const entrySize = bigtiff ? 20 : 12;
     const pointerSize = bigtiff ? 8 : 4;
-    const where = `IFD ${index} (page ${index + 1}) at byte ${offset}`;
+    const where = `IFD ${index + 1} at byte ${offset}`;
     if (offset + countSize > size) {
       throw tiffError('TIFF_TRUNCATED', this.path, `${where} lies past the end of the file (${size} bytes): the file is truncated`);
     }
