@@ -159,7 +159,7 @@ export class LocalObjectStore implements ObjectStore {
     return dir;
   }
 
-  async presignPart(): Promise<string> {
+  async presignPart(_key: string, _uploadId: string, _partNumber: number, _expiresSec?: number): Promise<string> {
     throw new StorageError('PRESIGN_UNSUPPORTED', 'the local object store has no presigned URLs; send parts through the API');
   }
 
@@ -202,7 +202,7 @@ export class LocalObjectStore implements ObjectStore {
     await rm(this.uploadDir(uploadId), { recursive: true, force: true });
   }
 
-  async presignGet(): Promise<string> {
+  async presignGet(_key: string, _opts?: { expiresSec?: number; filename?: string }): Promise<string> {
     throw new StorageError('PRESIGN_UNSUPPORTED', 'the local object store has no presigned URLs; stream the object through the API');
   }
 

@@ -26,7 +26,7 @@ test('S3: a client uploads parts to presigned URLs, resumes a missing part, and 
   const put = async (n: number) => {
     const url = await store.presignPart(key, id, n, 600);
     assert.match(url, /X-Amz-Signature=/);
-    const res = await fetch(url, { method: 'PUT', body: parts[n - 1] });
+    const res = await fetch(url, { method: 'PUT', body: parts[n - 1]! });
     assert.equal(res.status, 200, await res.text());
     assert.ok(res.headers.get('etag'));
   };
