@@ -1,0 +1,100 @@
+/** What every processor needs: the clients, the config, a logger, and per-job helpers (cancel, progress). */
+import type { Logger } from 'pino';
+import type { DbWithClient, JsonObject } from '@pssr/db';
+import type { ObjectStore } from '@pssr/storage';
+import type { JobContext } from '@pssr/queue';
+import type { WorkerConfig } from './config.js';
+
+export interface WorkerDeps {
+  config: WorkerConfig;
+  db: DbWithClient;
+  store: ObjectStore;
+  log: Logger;
+  /** This process's scratch folder (job temp files); stale ones of dead processes are removed at start. */
+  scratchDir: string;
+}
+
+/**
+ * Cancellation of one job: aborted when the queue signals it (`ctx.signal`) or when the job's Postgres record
+ * says canceled (polled every `cancelPollMs`), so a cancel works even if the Redis signal is missed.
+ */
+export class CancelWatch {
+  private readonly controller = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  /** Set once Postgres says canceled (as opposed to a worker shutdown aborting ctx.signal). */
+  canceledInDb = false;
+
+  constructor(private readonly deps: WorkerDeps, private readonly ctx: JobContext) {
+    const onQueueAbort = () => this.controller.abort(ctx.signal.reason ?? new Error('aborted'));
+    if (ctx.signal.aborted) onQueueAbort();
+    else ctx.signal.addEventListener('abort', onQueueAbort, { once: true });
+    this.timer = setInterval(() => void this.poll(), deps.config.cancelPollMs);
+    this.timer.unref();
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  /** Asks Postgres now; true when the job was canceled there. */
+  async poll(): Promise<boolean> {
+    if (this.canceledInDb) return true;
+    try {
+      if (await this.deps.db.jobs.isCanceled(this.ctx.jobId)) {
+        this.canceledInDb = true;
+        this.controller.abort(new Error('canceled'));
+      }
+    } catch {
+      // Postgres briefly away: keep running; the next poll asks again.
+    }
+    return this.canceledInDb;
+  }
+
+  /** Marks the job canceled from a failed progress write (the guarded UPDATE found it no longer running). */
+  noteNotRunning(): void {
+    this.canceledInDb = true;
+    this.controller.abort(new Error('canceled'));
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}
+
+/**
+ * Writes progress at most every `intervalMs` (and always the last value on flush); a write that finds the job
+ * no longer running tells the cancel watch.
+ */
+export class ProgressWriter {
+  private last = 0;
+  private pending: { progress: number; metrics?: JsonObject } | null = null;
+  private writing: Promise<void> = Promise.resolve();
+
+  constructor(private readonly deps: WorkerDeps, private readonly jobId: string, private readonly cancel: CancelWatch) {}
+
+  update(progress: number, metrics?: JsonObject): void {
+    this.pending = metrics ? { progress, metrics } : { progress };
+    const now = Date.now();
+    if (now - this.last >= this.deps.config.progressIntervalMs) {
+      this.last = now;
+      this.writing = this.writing.then(() => this.write());
+    }
+  }
+
+  async flush(): Promise<void> {
+    this.writing = this.writing.then(() => this.write());
+    await this.writing;
+  }
+
+  private async write(): Promise<void> {
+    const p = this.pending;
+    if (!p) return;
+    this.pending = null;
+    try {
+      const ok = await this.deps.db.jobs.progress(this.jobId, p.progress, p.metrics);
+      if (!ok) this.cancel.noteNotRunning();
+    } catch (err) {
+      this.deps.log.warn({ err, jobId: this.jobId }, 'progress write failed');
+    }
+  }
+}

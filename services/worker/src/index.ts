@@ -1,0 +1,5 @@
+export { startWorker, failureOf, type RunningWorker, type StartWorkerOptions } from './worker.js';
+export { loadWorkerConfig, workerStorageFromEnv, type WorkerConfig, type WorkerDevice } from './config.js';
+export { processRestore, resultStorageKey } from './restore.js';
+export { processTrain, modelStorageKey } from './train.js';
+export { commitRestoreResult } from './records.js';

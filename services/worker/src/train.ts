@@ -1,0 +1,204 @@
+/**
+ * The train processor: the group's HR stacks from storage -> the Python trainer (a subprocess, so the event
+ * loop stays free for BullMQ's lock renewal) with loss and validation points written to Postgres as they
+ * come -> export check through onnxruntime -> model files to the object store -> a new model version owned
+ * by the group, usable by name in restore jobs.
+ */
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PssrError } from '@pssr/core';
+import type { JobRecord, ModelRecord } from '@pssr/db';
+import { verifyExport } from '@pssr/inference';
+import type { JobContext } from '@pssr/queue';
+import { runTraining, type TrainConfig, type TrainEvent } from '@pssr/trainer';
+import { CancelWatch, ProgressWriter, type WorkerDeps } from './context.js';
+import { MODEL_FILES, WEIGHTS_FILE, materializeModel } from './models.js';
+
+export interface TrainOptions {
+  stackIds: string[];
+  name: string;
+  modality: 'em' | 'fluo';
+  frames?: 1 | 5;
+  steps?: number;
+  minutes?: number;
+  arch?: 'fast' | 'pssr';
+  init?: string;
+  seed?: number;
+  valFraction?: number;
+}
+
+export function modelStorageKey(groupId: string, jobId: string): string {
+  return `models/${groupId}/${jobId}`;
+}
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+async function resolveInit(deps: WorkerDeps, ref: string, groupId: string): Promise<ModelRecord> {
+  let rec: ModelRecord | null;
+  if (UUID_RE.test(ref)) rec = await deps.db.models.get(ref, groupId);
+  else {
+    const at = ref.lastIndexOf('@');
+    rec = at > 0 ? await deps.db.models.resolve(ref.slice(0, at), groupId, ref.slice(at + 1)) : await deps.db.models.resolve(ref, groupId);
+  }
+  if (!rec) throw new PssrError('MODEL_NOT_FOUND', `The model "${ref}" to fine-tune from is not visible to the job's group.`);
+  return rec;
+}
+
+/** Collects metric points and writes them in batches (one INSERT per flush, not per step). */
+class PointBuffer {
+  private points: { step: number; name: string; value: number }[] = [];
+  constructor(private readonly deps: WorkerDeps, private readonly jobId: string) {}
+  add(step: number, name: string, value: unknown): void {
+    if (typeof value === 'number' && Number.isFinite(value)) this.points.push({ step, name, value });
+  }
+  async flush(): Promise<void> {
+    if (this.points.length === 0) return;
+    const batch = this.points;
+    this.points = [];
+    await this.deps.db.jobs.addMetricPoints(this.jobId, batch).catch((err: unknown) => {
+      this.deps.log.warn({ err, jobId: this.jobId }, 'could not write training points');
+    });
+  }
+}
+
+export async function processTrain(deps: WorkerDeps, ctx: JobContext): Promise<void> {
+  const log = deps.log.child({ jobId: ctx.jobId, attempt: ctx.attempt, type: 'train' });
+  const job = await deps.db.jobs.start(ctx.jobId, { workerHost: deps.config.workerHost });
+  if (!job) {
+    log.info('job is canceled or finished; not running it');
+    return;
+  }
+  const cancel = new CancelWatch(deps, ctx);
+  const progress = new ProgressWriter(deps, job.id, cancel);
+  const work = await mkdtemp(join(deps.scratchDir, `job-${job.id}-`));
+  try {
+    await runTrain(deps, job, work, cancel, progress, log);
+  } catch (err) {
+    if (cancel.signal.aborted && (await cancel.poll())) {
+      log.info('training canceled');
+      return;
+    }
+    throw err;
+  } finally {
+    cancel.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: CancelWatch, progress: ProgressWriter, log: WorkerDeps['log']): Promise<void> {
+  const t0 = performance.now();
+  const opts = job.options as unknown as TrainOptions;
+  if (!Array.isArray(opts.stackIds) || opts.stackIds.length === 0 || typeof opts.name !== 'string') {
+    throw new PssrError('INVALID_ARGUMENT', 'The train job has no stackIds or no model name.');
+  }
+  const dataDir = join(work, 'data');
+  await mkdir(dataDir, { recursive: true });
+  const data: string[] = [];
+  const inputShas: string[] = [];
+  for (const [i, id] of opts.stackIds.entries()) {
+    const stack = await deps.db.stacks.get(id, job.groupId);
+    if (!stack || stack.status !== 'ready') throw new PssrError('INPUT_NOT_FOUND', `Training stack ${id} is missing or not ready.`);
+    const path = join(dataDir, `${String(i).padStart(3, '0')}.tif`);
+    await deps.store.getToFile(stack.storageKey, path);
+    data.push(path);
+    if (stack.sha256) inputShas.push(stack.sha256);
+  }
+  let init: string | undefined;
+  if (opts.init) {
+    const rec = await resolveInit(deps, opts.init, job.groupId);
+    init = rec.storageKey === null ? rec.name : (await materializeModel(deps, rec)).dir;
+  }
+  const tDownload = performance.now();
+  progress.update(0.01);
+
+  const out = join(work, 'out');
+  const config: TrainConfig = {
+    data,
+    modality: opts.modality,
+    frames: opts.frames ?? 1,
+    out,
+    device: deps.config.device,
+    name: opts.name,
+    ...(opts.steps !== undefined ? { steps: opts.steps } : {}),
+    ...(opts.minutes !== undefined ? { minutes: opts.minutes } : {}),
+    ...(opts.arch !== undefined ? { arch: opts.arch } : {}),
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    ...(opts.valFraction !== undefined ? { valFraction: opts.valFraction } : {}),
+    ...(init !== undefined ? { init } : {}),
+  };
+  const points = new PointBuffer(deps, job.id);
+  let lastFlush = Date.now();
+  let lastValidation: Record<string, unknown> | null = null;
+  const onEvent = (e: TrainEvent) => {
+    const step = typeof e['step'] === 'number' ? e['step'] : 0;
+    if (e.event === 'progress') {
+      const steps = typeof e['steps'] === 'number' && e['steps'] > 0 ? e['steps'] : null;
+      const frac = steps ? step / steps : 0;
+      points.add(step, 'loss', e['loss']);
+      points.add(step, 'lr', e['lr']);
+      progress.update(0.02 + 0.9 * Math.min(1, frac), { step, steps, loss: e['loss'] ?? null, etaSeconds: e['eta'] ?? null });
+    } else if (e.event === 'validation') {
+      for (const k of ['psnr', 'ssim', 'bilinearPsnr', 'bicubicPsnr', 'bilinearSsim', 'bicubicSsim', 'loss']) points.add(step, `val_${k}`, e[k]);
+      const { event: _event, ...rest } = e;
+      lastValidation = rest;
+    }
+    if (Date.now() - lastFlush > 1000) {
+      lastFlush = Date.now();
+      void points.flush();
+    }
+  };
+  log.info({ stacks: data.length, modality: config.modality, frames: config.frames, steps: opts.steps, minutes: opts.minutes }, 'training');
+  const result = await runTraining(config, { onEvent, signal: cancel.signal, ...(deps.config.python ? { python: deps.config.python } : {}) });
+  await points.flush();
+  const tTrain = performance.now();
+  if (cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
+
+  // The exported graph must compute what was trained before anyone can restore with it.
+  const check = await verifyExport(result.out);
+  const tolerance = check.tolerance ?? 1e-3;
+  if (!(check.maxAbsDiff <= tolerance)) {
+    throw new PssrError('TRAIN_FAILED', `The exported model differs from the trained network (max |diff| ${check.maxAbsDiff} > ${tolerance}).`, false);
+  }
+  progress.update(0.95);
+  await progress.flush();
+
+  const key = modelStorageKey(job.groupId, job.id);
+  for (const file of MODEL_FILES) {
+    const path = join(result.out, file);
+    if (await stat(path).then(() => true, () => false)) await deps.store.putFile(`${key}/${file}`, path);
+  }
+  const weights = join(result.out, WEIGHTS_FILE);
+  if (await stat(weights).then(() => true, () => false)) await deps.store.putFile(`${key}/${WEIGHTS_FILE}`, weights);
+  if (cancel.signal.aborted || (await cancel.poll())) {
+    await deps.store.deletePrefix(`${key}/`).catch(() => undefined);
+    throw new PssrError('CANCELED', 'canceled');
+  }
+  const card = result.card;
+  const model = await deps.db.models.registerTrained({
+    groupId: job.groupId,
+    name: opts.name,
+    sha256: card.sha256,
+    card: card as unknown as Record<string, unknown>,
+    storageKey: key,
+    jobId: job.id,
+  });
+  const tDone = performance.now();
+  const round = (x: number) => Math.round(x * 1000) / 1000;
+  const metrics = {
+    model: { id: model.id, name: model.name, version: model.version, sha256: model.sha256 },
+    validation: (card as unknown as { validation?: unknown }).validation ?? lastValidation,
+    lastValidation,
+    export: { maxAbsDiff: check.maxAbsDiff, tolerance },
+    inputSha256: inputShas,
+    device: deps.config.device,
+    workerHost: deps.config.workerHost,
+    timings: {
+      downloadSeconds: round((tDownload - t0) / 1000),
+      trainSeconds: round((tTrain - tDownload) / 1000),
+      totalSeconds: round((tDone - t0) / 1000),
+    },
+  };
+  const ok = await deps.db.jobs.succeed(job.id, { metrics, trainedModelId: model.id });
+  if (!ok) log.warn({ modelId: model.id }, 'job was canceled after its model was registered; the model version stays');
+  else log.info({ model: `${model.name}@${model.version}`, seconds: metrics.timings.totalSeconds }, 'training succeeded');
+}
