@@ -6,9 +6,9 @@ import { describeNonTiff } from './sniff.js';
 import { hasTiffSignature, Tag, tiffError, TiffStructure, type Ifd } from './structure.js';
 
 export interface TiffReadOptions {
-  limits?: Partial<TiffLimits>;
+  limits?: Partial<TiffLimits> | undefined;
   /** Which channel to read: a sample of RGB/multi-sample pixels, or a channel stored as separate pages. */
-  channel?: number;
+  channel?: number | undefined;
 }
 
 /**

@@ -20,6 +20,7 @@ export const DEFAULT_TIFF_LIMITS: TiffLimits = Object.freeze({
 });
 
 export function resolveLimits(partial: Partial<TiffLimits> | undefined): TiffLimits {
+  // Partial<> fields may be undefined: those keep their default.
   const limits = { ...DEFAULT_TIFF_LIMITS };
   if (partial) {
     for (const key of ['maxFramePixels', 'maxFrames', 'maxTotalBytes'] as const) {

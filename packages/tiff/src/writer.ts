@@ -9,11 +9,13 @@ import { FieldType, Tag } from './structure.js';
 const deflate = promisify(deflateCb);
 
 export interface TiffWriterOptions {
-  compression?: 'none' | 'deflate';
-  bigtiff?: 'auto' | 'always' | 'never';
-  overwrite?: boolean;
+  /** 'deflate': zlib, no predictor. Default 'none'. */
+  compression?: 'none' | 'deflate' | undefined;
+  /** 'auto' (default): BigTIFF when the projected file passes ~4 GB. */
+  bigtiff?: 'auto' | 'always' | 'never' | undefined;
+  overwrite?: boolean | undefined;
   /** Software tag; defaults to "PSSR". */
-  software?: string;
+  software?: string | undefined;
 }
 
 /** How a stack will be laid out, computed from StackInfo alone before anything is written. */
