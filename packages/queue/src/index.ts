@@ -3,12 +3,8 @@
  * a producer for the API and a consumer for the worker, with fairness between groups (see README.md).
  */
 export * from './types.js';
-export { jobOptions, DEFAULT_ATTEMPTS, BACKOFF_DELAY_MS, MAX_PRIORITY } from './options.js';
-export { createProducer, type Producer } from './producer.js';
-export {
-  createConsumer,
-  checkProcessors,
-  toQueueError,
-  type Consumer,
-  type ConsumerOptions,
-} from './consumer.js';
+export { jobOptions, DEFAULT_ATTEMPTS, BACKOFF_DELAY_MS, MAX_PRIORITY, type RetryPolicy } from './options.js';
+export { isJobPayload, checkJobPayload } from './payload.js';
+export { QueueUnavailableError, isQueueUnavailableError } from './redis.js';
+export { createProducer, type Producer, type ProducerOptions } from './producer.js';
+export { createConsumer, checkProcessors, toQueueError, type Consumer, type ConsumerOptions } from './consumer.js';

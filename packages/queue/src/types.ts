@@ -37,7 +37,8 @@ export interface QueueDepth {
   delayed: number;
   failed: number;
   completed: number;
-  paused: number;
+  /** The queue is paused (from the admin dashboard): waiting jobs do not start. */
+  paused: boolean;
 }
 
 export type CancelOutcome =
