@@ -2,8 +2,12 @@
  * The main-thread side of the session worker (session-worker.js): one worker per process holding every
  * InferenceSession, requests and replies as messages with transferred buffers (no copies).
  */
+import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import { PssrError } from '@pssr/core';
+
+/** The onnxruntime-node version that runs the models (recorded in model cards' export checks). */
+export const ONNXRUNTIME_VERSION: string = (createRequire(import.meta.url)('onnxruntime-node/package.json') as { version: string }).version;
 
 export type Device = 'auto' | 'cpu' | 'cuda';
 export type Provider = 'cuda' | 'cpu';

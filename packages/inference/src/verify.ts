@@ -3,8 +3,9 @@
  * output for it; running the same input through onnxruntime-node (the runtime that serves the model) and
  * comparing says whether the exported graph computes what was trained.
  *
- * Format: {"input": T, "output": T} where T is {"shape": [N, F, h, w], "data": [..numbers..]} or
- * {"shape": [...], "base64": "<little-endian float32>"} ("dims" is accepted for "shape").
+ * Format (packages/trainer/pssr_trainer/export.py, "pssr-export-check/1"): {"input": T, "output": T,
+ * "tolerance": 1e-3} where T is {"name", "shape": [N, F, h, w], "encoding": "base64-f32le", "data": "<base64>"};
+ * "data" may also be a plain array of numbers.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -19,18 +20,19 @@ function tensor(value: unknown, field: string, file: string): { shape: number[];
   };
   if (typeof value !== 'object' || value === null) return bad('must be an object with shape and data');
   const v = value as Record<string, unknown>;
-  const shape = (v.shape ?? v.dims) as unknown;
+  const shape = v.shape as unknown;
   if (!Array.isArray(shape) || !shape.every((d) => Number.isInteger(d) && (d as number) > 0)) return bad('needs "shape": positive integers');
   let data: Float32Array;
   if (Array.isArray(v.data)) {
     data = Float32Array.from(v.data as number[]);
-  } else if (typeof v.base64 === 'string' || typeof v.data === 'string') {
-    const bytes = Buffer.from((v.base64 ?? v.data) as string, 'base64');
+  } else if (typeof v.data === 'string') {
+    if (v.encoding !== undefined && v.encoding !== 'base64-f32le') return bad(`has encoding ${JSON.stringify(v.encoding)}; supported: base64-f32le`);
+    const bytes = Buffer.from(v.data, 'base64');
     if (bytes.length % 4 !== 0) return bad('base64 data is not a whole number of float32 values');
     data = new Float32Array(bytes.length / 4);
     for (let i = 0; i < data.length; i++) data[i] = bytes.readFloatLE(4 * i);
   } else {
-    return bad('needs "data" (numbers) or "base64" (float32 little-endian)');
+    return bad('needs "data": base64 float32 little-endian, or an array of numbers');
   }
   const count = (shape as number[]).reduce((a, b) => a * b, 1);
   if (data.length !== count) bad(`holds ${data.length} values, shape [${(shape as number[]).join(', ')}] needs ${count}`);
@@ -38,7 +40,7 @@ function tensor(value: unknown, field: string, file: string): { shape: number[];
 }
 
 /** Runs `<dir>/export-check.json` through onnxruntime (CPU) and returns the largest absolute difference. */
-export async function verifyExport(modelDir: string): Promise<{ maxAbsDiff: number; values: number }> {
+export async function verifyExport(modelDir: string): Promise<{ maxAbsDiff: number; values: number; tolerance: number | null }> {
   const file = join(modelDir, EXPORT_CHECK_FILE);
   let json: Record<string, unknown>;
   try {
@@ -65,5 +67,6 @@ export async function verifyExport(modelDir: string): Promise<{ maxAbsDiff: numb
     // NaN in either output is a failed export, never a small difference.
     if (!(d <= maxAbsDiff)) maxAbsDiff = Number.isNaN(d) ? Infinity : d;
   }
-  return { maxAbsDiff, values: result.data.length };
+  const tolerance = typeof json.tolerance === 'number' ? json.tolerance : null;
+  return { maxAbsDiff, values: result.data.length, tolerance };
 }

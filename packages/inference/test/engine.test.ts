@@ -300,8 +300,10 @@ test('bad options are user errors', async () => {
 
 test('verifyExport runs export-check.json through onnxruntime and reports the max abs difference', async () => {
   for (const dir of [fx.single, fx.multi]) {
-    const { maxAbsDiff: d } = await verifyExport(dir);
+    const { maxAbsDiff: d, tolerance, values } = await verifyExport(dir);
     assert.ok(d < 1e-5, `${dir}: ${d}`);
+    assert.equal(tolerance, 1e-3);
+    assert.equal(values, 2 * 96 * 80);
   }
   // an export that does not compute what PyTorch computed is caught
   const other = withCard(fx.single, join(fx.dir, 'swapped'), () => {});

@@ -1,0 +1,135 @@
+/**
+ * `pssr train`: trains a model from HR images only (the trainer degrades them on the fly), then checks the
+ * exported ONNX with onnxruntime-node, the runtime that will serve it, and records the difference in the card.
+ */
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import cliProgress from 'cli-progress';
+import { PssrError } from '@pssr/core';
+import type { ModelCard } from '@pssr/core';
+import { ONNXRUNTIME_VERSION, verifyExport } from '@pssr/inference';
+import { resolveModel } from '@pssr/models';
+import { runTraining } from '@pssr/trainer';
+import type { TrainConfig, TrainEvent } from '@pssr/trainer';
+import { formatSeconds } from '../output.js';
+
+export interface TrainArgs {
+  data: string[];
+  modality: 'em' | 'fluo';
+  frames: 1 | 5;
+  out: string;
+  minutes?: number;
+  steps?: number;
+  device: 'auto' | 'cpu' | 'cuda';
+  arch?: 'fast' | 'pssr';
+  valFraction?: number;
+  init?: string;
+  seed?: number;
+  name?: string;
+  width?: number;
+  depth?: number;
+  /** The command line, recorded in the card so anyone can retrain the model. */
+  command?: string;
+}
+
+const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
+
+/** Progress display: a bar on a terminal; otherwise one line per validation. */
+function trainProgress(print: (s: string) => void) {
+  const tty = process.stderr.isTTY === true;
+  const bar = tty
+    ? new cliProgress.SingleBar({
+        format: 'training |{bar}| step {value}/{total} | loss {loss} | val PSNR {psnr} dB (bicubic {bicubic}) SSIM {ssim} | ETA {eta}',
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+        barsize: 20,
+        fps: 4,
+      })
+    : null;
+  let started = false;
+  const payload = { loss: '?', psnr: '?', bicubic: '?', ssim: '?', eta: '?' };
+  return {
+    event(e: TrainEvent) {
+      if (e.event === 'progress') {
+        const step = num(e.step) ?? 0;
+        const steps = num(e.steps) ?? Math.max(step, 1);
+        payload.loss = num(e.loss)?.toExponential(3) ?? '?';
+        const eta = num(e.eta);
+        payload.eta = eta === undefined ? '?' : formatSeconds(eta);
+        if (bar && !started) {
+          bar.start(steps, step, payload);
+          started = true;
+        } else if (bar) {
+          bar.setTotal(steps);
+          bar.update(step, payload);
+        }
+      } else if (e.event === 'validation') {
+        payload.psnr = num(e.psnr)?.toFixed(2) ?? '?';
+        payload.ssim = num(e.ssim)?.toFixed(4) ?? '?';
+        payload.bicubic = num(e.bicubicPsnr)?.toFixed(2) ?? '?';
+        if (bar && started) bar.update(num(e.step) ?? 0, payload);
+        if (!bar) {
+          print(`step ${e.step}: loss ${payload.loss}, validation PSNR ${payload.psnr} dB (bicubic ${payload.bicubic}, bilinear ${num(e.bilinearPsnr)?.toFixed(2) ?? '?'}), SSIM ${payload.ssim}, ETA ${payload.eta}\n`);
+        }
+      }
+    },
+    stop() {
+      if (bar && started) bar.stop();
+    },
+  };
+}
+
+export async function trainCommand(args: TrainArgs, print: (s: string) => void): Promise<{ out: string; card: ModelCard; maxAbsDiff: number }> {
+  const config: TrainConfig = {
+    data: args.data.map((d) => resolve(d)),
+    modality: args.modality,
+    frames: args.frames,
+    out: resolve(args.out),
+    device: args.device,
+  };
+  if (args.minutes !== undefined) config.minutes = args.minutes;
+  if (args.steps !== undefined) config.steps = args.steps;
+  if (args.arch !== undefined) config.arch = args.arch;
+  if (args.valFraction !== undefined) config.valFraction = args.valFraction;
+  if (args.seed !== undefined) config.seed = args.seed;
+  if (args.name !== undefined) config.name = args.name;
+  if (args.width !== undefined) config.width = args.width;
+  if (args.depth !== undefined) config.depth = args.depth;
+  if (args.command !== undefined) config.command = args.command;
+  if (args.init !== undefined) config.init = (await resolveModel(args.init)).dir;
+
+  const controller = new AbortController();
+  const onSignal = () => controller.abort();
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const progress = trainProgress(print);
+  let result: { out: string; card: ModelCard };
+  try {
+    result = await runTraining(config, { onEvent: (e) => progress.event(e), signal: controller.signal });
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+
+  // The export check with the serving runtime, recorded in the card.
+  const { maxAbsDiff, tolerance } = await verifyExport(result.out);
+  const cardPath = join(result.out, 'model.json');
+  const card = JSON.parse(await readFile(cardPath, 'utf8')) as ModelCard;
+  card.export = { ...card.export, maxAbsDiff, checkedWith: `onnxruntime-node ${ONNXRUNTIME_VERSION}` };
+  await writeFile(`${cardPath}.tmp`, `${JSON.stringify(card, null, 2)}\n`);
+  await rename(`${cardPath}.tmp`, cardPath);
+
+  const v = card.validation;
+  print(
+    `trained ${card.name}: ${card.training.steps} steps in ${formatSeconds(card.training.seconds)} on ${card.training.device} -> ${result.out}\n` +
+      (v ? `validation PSNR ${v.psnr.model.toFixed(2)} dB (bicubic ${v.psnr.bicubic.toFixed(2)}, bilinear ${v.psnr.bilinear.toFixed(2)}), SSIM ${v.ssim.model.toFixed(4)} (bicubic ${v.ssim.bicubic.toFixed(4)})\n` : '') +
+      `ONNX export checked with onnxruntime-node ${ONNXRUNTIME_VERSION}: max abs difference ${maxAbsDiff.toExponential(2)}\n`,
+  );
+  const limit = tolerance ?? 1e-3;
+  if (!(maxAbsDiff <= limit)) {
+    throw new PssrError('TRAIN_FAILED', `The exported ONNX differs from PyTorch by ${maxAbsDiff} (tolerance ${limit}); the export is not usable.`, false);
+  }
+  return { out: result.out, card, maxAbsDiff };
+}

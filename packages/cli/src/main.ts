@@ -1,0 +1,183 @@
+/**
+ * The `pssr` command line. Subcommands load their heavy dependencies (onnxruntime, the trainer client)
+ * only when they run. Exit status: 0 ok, 1 internal error, 2 user error (bad file, argument or model),
+ * 130 canceled (Ctrl-C). A user error prints at most three lines and never a stack trace.
+ */
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { EXIT_OK, reportError } from './output.js';
+import { VERSION } from './version.js';
+
+type Print = (s: string) => void;
+
+function positiveInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    return n;
+  };
+}
+
+function nonNegativeInt(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`${name} must be a non-negative integer.`);
+    return n;
+  };
+}
+
+function positiveNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`${name} must be a positive number.`);
+    return n;
+  };
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n > 0 && n < 1)) throw new InvalidArgumentError('the validation fraction must be between 0 and 1.');
+  return n;
+}
+
+const deviceOption = () => new Option('--device <device>', 'where onnxruntime runs: CUDA when available (auto), or cpu / cuda').choices(['auto', 'cpu', 'cuda']).default('auto');
+
+export function buildProgram(print: Print): Command {
+  const program = new Command('pssr')
+    .description('PSSR: point-scanning super-resolution (Fang et al.): restore 4x undersampled microscopy stacks')
+    .version(VERSION)
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => process.stdout.write(s), writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('restore')
+    .description('restore a TIFF stack 4x per axis with a model (frames stay frames; dtype is kept)')
+    .argument('<input>', 'LR TIFF (2D image or stack; 8/16-bit unsigned or 32-bit float)')
+    .requiredOption('-o, --output <file>', 'output TIFF (written to a temporary name, renamed when complete)')
+    .option('-m, --model <name|dir>', 'bundled model name or a folder with model.onnx + model.json', 'em')
+    .addOption(deviceOption())
+    .option('--batch <n>', 'tiles per onnxruntime run (default: from the device and tile size)', positiveInt('--batch'))
+    .option('--tile <n>', "LR tile edge including the halo (default: the model card's)", positiveInt('--tile'))
+    .option('-f, --force', 'overwrite an existing output', false)
+    .addOption(new Option('--compression <kind>', 'output compression').choices(['none', 'deflate']).default('none'))
+    .option('--channel <n>', 'channel to restore from a multi-channel (e.g. RGB) file, 0-based', nonNegativeInt('--channel'))
+    .option('--reference <hr.tif>', 'HR reference: also print PSNR/SSIM of the restoration, bicubic and bilinear')
+    .action(async (input: string, o: Record<string, unknown>) => {
+      const { restoreCommand } = await import('./commands/restore.js');
+      await restoreCommand(
+        {
+          input,
+          output: o.output as string,
+          model: o.model as string,
+          device: o.device as 'auto',
+          force: o.force === true,
+          compression: o.compression as 'none',
+          ...(o.batch === undefined ? {} : { batch: o.batch as number }),
+          ...(o.tile === undefined ? {} : { tile: o.tile as number }),
+          ...(o.channel === undefined ? {} : { channel: o.channel as number }),
+          ...(o.reference === undefined ? {} : { reference: o.reference as string }),
+        },
+        print,
+      );
+    });
+
+  program
+    .command('models')
+    .description('list the bundled models and their cards')
+    .option('--json', 'print the cards as JSON', false)
+    .option('-m, --model <name|dir...>', 'show these models (bundled names or folders) instead of the bundled list')
+    .action(async (o: { json: boolean; model?: string[] }) => {
+      const { modelsCommand } = await import('./commands/models.js');
+      await modelsCommand(o.model ? { json: o.json, model: o.model } : { json: o.json }, print);
+    });
+
+  program
+    .command('evaluate')
+    .description('degrade HR frames as the paper does, restore them, print PSNR/SSIM/FRC of model, bicubic and bilinear')
+    .requiredOption('--hr <file>', 'HR TIFF stack (the ground truth)')
+    .option('-m, --model <name|dir>', 'bundled model name or model folder', 'em')
+    .addOption(new Option('--degrade <recipe>', "degradation (default: the model card's)").choices(['em', 'fluo']))
+    .option('--seed <n>', 'noise seed (frame k uses seed + k)', nonNegativeInt('--seed'), 0)
+    .option('--frames <a..b>', 'frames to evaluate, 1-based inclusive (default: all)')
+    .addOption(deviceOption())
+    .option('--batch <n>', 'tiles per onnxruntime run', positiveInt('--batch'))
+    .option('--tile <n>', 'LR tile edge including the halo', positiveInt('--tile'))
+    .option('--channel <n>', 'channel of a multi-channel file, 0-based', nonNegativeInt('--channel'))
+    .option('--json', 'print the result as JSON', false)
+    .action(async (o: Record<string, unknown>) => {
+      const { evaluateCommand } = await import('./commands/evaluate.js');
+      await evaluateCommand(
+        {
+          hr: o.hr as string,
+          model: o.model as string,
+          seed: o.seed as number,
+          device: o.device as 'auto',
+          json: o.json === true,
+          ...(o.degrade === undefined ? {} : { degrade: o.degrade as 'em' }),
+          ...(o.frames === undefined ? {} : { frames: o.frames as string }),
+          ...(o.batch === undefined ? {} : { batch: o.batch as number }),
+          ...(o.tile === undefined ? {} : { tile: o.tile as number }),
+          ...(o.channel === undefined ? {} : { channel: o.channel as number }),
+        },
+        print,
+      );
+    });
+
+  program
+    .command('train')
+    .description('train a model from HR images only; writes DIR/model.onnx + DIR/model.json')
+    .requiredOption('--data <paths...>', 'HR TIFF files or folders of them')
+    .addOption(new Option('--modality <modality>', 'em or fluo (picks the degradation)').choices(['em', 'fluo']).makeOptionMandatory())
+    .addOption(new Option('--frames <n>', 'input frames: 1, or 5 (t-2..t+2)').choices(['1', '5']).default('1'))
+    .requiredOption('--out <dir>', 'output model folder')
+    .addOption(new Option('--minutes <n>', 'time budget').argParser(positiveNumber('--minutes')).conflicts('steps'))
+    .option('--steps <n>', 'step budget', positiveInt('--steps'))
+    .addOption(new Option('--device <device>', 'training device').choices(['auto', 'cpu', 'cuda']).default('auto'))
+    .addOption(new Option('--arch <arch>', 'fast (input resolution, PixelShuffle x4) or pssr (the published U-Net)').choices(['fast', 'pssr']))
+    .option('--val-fraction <f>', 'fraction of the data kept for validation', fraction)
+    .option('--init <name|dir>', 'fine-tune from this model')
+    .option('--seed <n>', 'random seed', nonNegativeInt('--seed'))
+    .option('--name <name>', 'model name in the card')
+    .option('--width <n>', 'fast network: feature channels', positiveInt('--width'))
+    .option('--depth <n>', 'fast network: residual blocks', positiveInt('--depth'))
+    .action(async (o: Record<string, unknown>) => {
+      const { trainCommand } = await import('./commands/train.js');
+      await trainCommand(
+        {
+          data: o.data as string[],
+          modality: o.modality as 'em',
+          frames: Number(o.frames) as 1 | 5,
+          out: o.out as string,
+          device: o.device as 'auto',
+          ...(o.minutes === undefined ? {} : { minutes: o.minutes as number }),
+          ...(o.steps === undefined ? {} : { steps: o.steps as number }),
+          ...(o.arch === undefined ? {} : { arch: o.arch as 'fast' }),
+          ...(o.valFraction === undefined ? {} : { valFraction: o.valFraction as number }),
+          ...(o.init === undefined ? {} : { init: o.init as string }),
+          ...(o.seed === undefined ? {} : { seed: o.seed as number }),
+          ...(o.name === undefined ? {} : { name: o.name as string }),
+          ...(o.width === undefined ? {} : { width: o.width as number }),
+          ...(o.depth === undefined ? {} : { depth: o.depth as number }),
+          command: ['pssr', ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
+        },
+        print,
+      );
+    });
+
+  return program;
+}
+
+/** Runs the command line (without node and script) and sets the exit status. */
+export async function run(argv: string[]): Promise<void> {
+  const debug = process.env.PSSR_DEBUG === '1';
+  // `pssr models | head` closes stdout early: not an error.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
+  const program = buildProgram((s) => process.stdout.write(s));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    process.exitCode = EXIT_OK;
+  } catch (err) {
+    process.exitCode = reportError(err, debug);
+  }
+}
