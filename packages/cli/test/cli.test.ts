@@ -259,3 +259,37 @@ test('a bad --reference is refused before anything is restored or written', asyn
   assert.ok(lines(wrongSize.stderr).length <= 3);
   assert.deepEqual(readdirSync(dir), []);
 });
+
+test('train runs the trainer, checks the export with onnxruntime and the model restores at once', async () => {
+  const data = join(work, 'train-data');
+  mkdirSync(data);
+  // three 160x160 HR images with structure at several scales
+  for (let k = 0; k < 3; k++) writeFileSync(join(data, `hr${k}.tif`), tiff([u8Page(160, 160, (x, y) => pattern(k)(x / 5, y / 5) + 30 * Math.sin(x / 2 + y / 3 + k))]));
+  const out = join(work, 'trained');
+  const r = await pssr(['train', '--data', data, '--modality', 'em', '--steps', '3', '--width', '8', '--depth', '1', '--device', 'cpu', '--seed', '1', '--out', out]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /final validation: PSNR [\d.]+ dB \(bicubic [\d.]+, bilinear [\d.]+\)/);
+  assert.match(r.stdout, /ONNX export checked with onnxruntime-node 1\.29\.0: max abs difference/);
+  const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { export: { maxAbsDiff: number; checkedWith: string }; training: { command: string; steps: number } };
+  assert.ok(card.export.maxAbsDiff >= 0 && card.export.maxAbsDiff < 1e-3, String(card.export.maxAbsDiff));
+  assert.equal(card.export.checkedWith, 'onnxruntime-node 1.29.0');
+  assert.match(card.training.command, /^pssr train --data .* --steps 3 /);
+  assert.equal(card.training.steps, 3);
+  const output = join(outDir('trained'), 'restored.tif');
+  const restored = await pssr(['restore', input, '-o', output, '--model', out, '--device', 'cpu']);
+  assert.equal(restored.code, 0, restored.stderr);
+  assert.equal((await readAll(output)).info.width, 96);
+});
+
+test('train with bad input fails with a short message and exit 2', async () => {
+  const empty = join(work, 'empty-data');
+  mkdirSync(empty);
+  const r = await pssr(['train', '--data', empty, '--modality', 'em', '--steps', '2', '--out', join(work, 'never')]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.ok(lines(r.stderr).length <= 3, r.stderr);
+  assert.match(r.stderr, /empty-data/);
+  assert.ok(!existsSync(join(work, 'never', 'model.onnx')));
+  const usage = await pssr(['train', '--data', empty, '--out', join(work, 'never')]);
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /--modality/);
+});

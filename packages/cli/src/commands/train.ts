@@ -48,12 +48,15 @@ function trainProgress(print: (s: string) => void) {
       })
     : null;
   let started = false;
+  let lastStep: unknown;
+  let total = 0;
   const payload = { loss: '?', psnr: '?', bicubic: '?', ssim: '?', eta: '?' };
   return {
     event(e: TrainEvent) {
       if (e.event === 'progress') {
         const step = num(e.step) ?? 0;
         const steps = num(e.steps) ?? Math.max(step, 1);
+        total = steps;
         payload.loss = num(e.loss)?.toExponential(3) ?? '?';
         const eta = num(e.eta);
         payload.eta = eta === undefined ? '?' : formatSeconds(eta);
@@ -65,12 +68,20 @@ function trainProgress(print: (s: string) => void) {
           bar.update(step, payload);
         }
       } else if (e.event === 'validation') {
-        payload.psnr = num(e.psnr)?.toFixed(2) ?? '?';
-        payload.ssim = num(e.ssim)?.toFixed(4) ?? '?';
-        payload.bicubic = num(e.bicubicPsnr)?.toFixed(2) ?? '?';
+        payload.psnr = num(e.psnr)?.toFixed(2) ?? payload.psnr;
+        payload.ssim = num(e.ssim)?.toFixed(4) ?? payload.ssim;
+        payload.bicubic = num(e.bicubicPsnr)?.toFixed(2) ?? payload.bicubic;
         if (bar && started) bar.update(num(e.step) ?? 0, payload);
-        if (!bar) {
-          print(`step ${e.step}: loss ${payload.loss}, validation PSNR ${payload.psnr} dB (bicubic ${payload.bicubic}, bilinear ${num(e.bilinearPsnr)?.toFixed(2) ?? '?'}), SSIM ${payload.ssim}, ETA ${payload.eta}\n`);
+        if (bar) return;
+        // Without a terminal: one line per validated step, and the final full validation.
+        if (e.final === true) {
+          print(
+            `final validation: PSNR ${payload.psnr} dB (bicubic ${payload.bicubic}, bilinear ${num(e.bilinearPsnr)?.toFixed(2) ?? '?'}), ` +
+              `SSIM ${payload.ssim} (bicubic ${num(e.bicubicSsim)?.toFixed(4) ?? '?'}, bilinear ${num(e.bilinearSsim)?.toFixed(4) ?? '?'})\n`,
+          );
+        } else if (e.step !== lastStep) {
+          lastStep = e.step;
+          print(`step ${String(e.step)}${total ? `/${total}` : ''}: loss ${payload.loss}, validation PSNR ${payload.psnr} dB, ETA ${payload.eta}\n`);
         }
       }
     },
