@@ -1,0 +1,157 @@
+/**
+ * Client of the Python trainer (packages/trainer/pssr_trainer): runs
+ * `python3 -m pssr_trainer train --config <tmp.json>` as a subprocess and reads its JSON-lines protocol
+ * (docs/CONTRACTS.md "Trainer subprocess protocol"). It never imports the trainer, onnxruntime or torch.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PssrError } from '@pssr/core';
+import type { ModelCard } from '@pssr/core';
+
+export interface TrainConfig {
+  /** HR training images: TIFF files, folders of TIFFs, or glob patterns. */
+  data: string[];
+  modality: 'em' | 'fluo';
+  frames: 1 | 5;
+  /** Output folder: model.onnx, model.json, export-check.json, weights.pt. */
+  out: string;
+  minutes?: number;
+  steps?: number;
+  device?: 'auto' | 'cpu' | 'cuda';
+  arch?: 'fast' | 'pssr';
+  valFraction?: number;
+  /** Model folder (or bundled model name) whose weights.pt to fine-tune from. */
+  init?: string;
+  seed?: number;
+  name?: string;
+  [k: string]: unknown;
+}
+
+export type TrainEvent = { event: 'start' | 'progress' | 'validation' | 'done' | 'error'; [k: string]: unknown };
+
+export interface RunTrainingOptions {
+  onEvent?: (e: TrainEvent) => void;
+  signal?: AbortSignal;
+  /** Python interpreter; default $PSSR_PYTHON or /usr/bin/python3. */
+  python?: string;
+}
+
+/** The folder that must be on PYTHONPATH for `python3 -m pssr_trainer`. */
+export function trainerPythonPath(): string {
+  return fileURLToPath(new URL('..', import.meta.url));
+}
+
+export function defaultPython(): string {
+  return process.env['PSSR_PYTHON'] || '/usr/bin/python3';
+}
+
+const EVENTS = new Set(['start', 'progress', 'validation', 'done', 'error']);
+const STDERR_KEEP = 40;
+
+export async function runTraining(config: TrainConfig, opts: RunTrainingOptions = {}): Promise<{ out: string; card: ModelCard }> {
+  if (opts.signal?.aborted) throw new PssrError('CANCELED', 'training was canceled before it started');
+  const dir = await mkdtemp(join(tmpdir(), 'pssr-train-'));
+  const configPath = join(dir, 'config.json');
+  try {
+    await writeFile(configPath, JSON.stringify(config));
+    return await runProcess(configPath, opts);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+function runProcess(configPath: string, opts: RunTrainingOptions): Promise<{ out: string; card: ModelCard }> {
+  const python = opts.python ?? defaultPython();
+  const pythonPath = [trainerPythonPath(), process.env['PYTHONPATH']].filter(Boolean).join(delimiter);
+  return new Promise((resolve, reject) => {
+    const child = spawn(python, ['-m', 'pssr_trainer', 'train', '--config', configPath], {
+      env: { ...process.env, PYTHONPATH: pythonPath, PYTHONUNBUFFERED: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let done: { out: string; card: ModelCard } | null = null;
+    let error: { code?: unknown; message?: unknown } | null = null;
+    let canceled = false;
+    let spawnError: Error | null = null;
+    const stderrTail: string[] = [];
+    let pending = '';
+    let stderrPending = '';
+
+    const handleLine = (line: string): void => {
+      const text = line.trim();
+      if (!text.startsWith('{')) return;
+      let ev: unknown;
+      try {
+        ev = JSON.parse(text);
+      } catch {
+        return; // not protocol output
+      }
+      if (!isEvent(ev)) return;
+      if (ev.event === 'done' && typeof ev['out'] === 'string' && typeof ev['card'] === 'object' && ev['card'] !== null) {
+        done = { out: ev['out'], card: ev['card'] as ModelCard };
+      } else if (ev.event === 'error') {
+        error = { code: ev['code'], message: ev['message'] };
+      }
+      try {
+        opts.onEvent?.(ev);
+      } catch {
+        // a failing listener must not break the protocol reader
+      }
+    };
+
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      pending += chunk;
+      let nl: number;
+      while ((nl = pending.indexOf('\n')) >= 0) {
+        handleLine(pending.slice(0, nl));
+        pending = pending.slice(nl + 1);
+      }
+    });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      stderrPending += chunk;
+      const lines = stderrPending.split('\n');
+      stderrPending = lines.pop() ?? '';
+      for (const l of lines) if (l.trim()) stderrTail.push(l);
+      if (stderrTail.length > STDERR_KEEP) stderrTail.splice(0, stderrTail.length - STDERR_KEEP);
+    });
+
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      canceled = true;
+      child.kill('SIGTERM');
+      killTimer = setTimeout(() => child.kill('SIGKILL'), 5000);
+      killTimer.unref();
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (err) => {
+      spawnError = err;
+    });
+    child.on('close', (status) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (killTimer) clearTimeout(killTimer);
+      if (pending) handleLine(pending);
+      if (canceled) return reject(new PssrError('CANCELED', 'training was canceled'));
+      if (spawnError) {
+        return reject(new PssrError('TRAIN_FAILED', `cannot start the trainer with ${python} (${spawnError.message}); set PSSR_PYTHON to a Python 3 with torch`, false, { cause: spawnError }));
+      }
+      const err = error as { code?: unknown; message?: unknown } | null;
+      if (status === 0 && done) return resolve(done);
+      const message = err && typeof err.message === 'string' ? err.message : lastLines(stderrTail) || `trainer exited with status ${status}`;
+      if (status === 2) return reject(new PssrError('TRAIN_BAD_INPUT', message));
+      return reject(new PssrError('TRAIN_FAILED', `training failed: ${message}`, false));
+    });
+  });
+}
+
+function isEvent(v: unknown): v is TrainEvent {
+  return typeof v === 'object' && v !== null && EVENTS.has((v as { event?: unknown }).event as string);
+}
+
+function lastLines(lines: string[]): string {
+  return lines.slice(-3).join(' | ');
+}
