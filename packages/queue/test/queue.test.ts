@@ -1,6 +1,7 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
 import { PssrError } from '@pssr/core';
 import {
   createConsumer, createProducer, isQueueUnavailableError, jobOptions, JOB_NAMES, type FailureInfo,
@@ -27,7 +28,9 @@ test('job options: our id, 3 attempts, exponential backoff, bounded history, pri
 });
 
 test('enqueue is idempotent per job id and validates the payload', async () => {
-  const producer = createProducer(REDIS_URL, { prefix: prefix() });
+  const p = prefix();
+  const producer = createProducer(REDIS_URL, { prefix: p });
+  const redis = new Redis(REDIS_URL);
   try {
     const [jobId, groupId] = [randomUUID(), randomUUID()];
     assert.deepEqual(await producer.enqueue('restore', jobId, groupId), { added: true, priority: 1 });
@@ -40,7 +43,12 @@ test('enqueue is idempotent per job id and validates the payload', async () => {
     const job = await producer.queues.restore.getJob(jobId);
     assert.deepEqual(job?.data, { jobId, groupId }, 'ids only travel through Redis');
     await assert.rejects(producer.enqueue('restore', 'not-a-uuid', groupId), /invalid restore job payload/);
+    // Where BullMQ 6 keeps a prioritized waiting job (what k8s/keda-scaledobject.yaml's comment relies on):
+    // the sorted set `<prefix>:<queue>:prioritized`, not the `:wait` list that KEDA's Redis scaler reads.
+    assert.equal(await redis.zcard(`${p}:restore:prioritized`), 1);
+    assert.equal(await redis.llen(`${p}:restore:wait`), 0);
   } finally {
+    await redis.quit();
     await producer.close();
   }
 });
