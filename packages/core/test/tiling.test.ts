@@ -9,6 +9,7 @@ const SPECS: TileSpec[] = [
   { size: 48, halo: 8, multiple: 2 },
   { size: 32, halo: 4, multiple: 1 },
   { size: 16, halo: 0, multiple: 1 },
+  { size: 12, halo: 4, multiple: 1 },
 ];
 const EXTENTS = [1, 2, 7, 31, 32, 33, 95, 96, 97, 200, 256, 1000];
 
@@ -37,6 +38,8 @@ test('planAxis covers every pixel with cores, keeps tiles within the card size a
       const last = p.starts[p.starts.length - 1]!;
       assert.ok(last + spec.halo + p.core >= extent, label);
       if (p.starts.length > 1) assert.ok(p.core - p.stride >= blendWidth(spec), label);
+      // no point lies in more than two cores (the blender copies where a tile's weight is exactly one)
+      if (p.starts.length > 1) assert.ok(2 * p.stride >= p.core, label);
       // the fewest tiles: one fewer could not cover the extent
       if (p.starts.length > 1) assert.ok(extent > spec.size - 2 * spec.halo, label);
     }

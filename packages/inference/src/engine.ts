@@ -72,9 +72,21 @@ export interface LoadOptions {
 /** Output pixels per batch: enough to keep a GPU busy, small enough on CPU to pipeline and report often. */
 const BATCH_OUTPUT_PIXELS: Record<Provider, number> = { cuda: 16 * 512 * 512, cpu: 2 * 512 * 512 };
 
+/** Smallest default LR tile edge on the CPU (see defaultTileSize). */
+const CPU_TILE = 512;
+
+/** At most this many bytes of recycled HR accumulators are kept per engine. */
+const SPARE_BYTES = 256 * 2 ** 20;
+
+/** Batches posted to the session worker ahead of the one being blended. */
+const PIPELINE_DEPTH = 2;
+
 const engines = new Map<string, Promise<RestoreEngine>>();
 
 export class RestoreEngine {
+  /** Recycled HR accumulators of the last frame size restored. */
+  private spareFrames: { size: number; buffers: Float32Array[] } = { size: 0, buffers: [] };
+
   private constructor(
     readonly model: ModelBundle,
     readonly provider: Provider,
@@ -129,14 +141,31 @@ export class RestoreEngine {
     return out;
   }
 
-  /** The LR tile edge used when none is given: the card's. */
+  /**
+   * The LR tile edge used when none is given. CUDA: the card's (many small tiles per batch keep a GPU
+   * busy). CPU: at least CPU_TILE, because the halo is recomputed for every tile and large tiles waste less
+   * (measured on 2 cores with a 32-wide, 6-block fast network: 4.3-4.8 MP/s with 128 px tiles, 8.4 MP/s
+   * with one 288 px tile per 256 px frame).
+   */
   defaultTileSize(): number {
-    return this.model.card.tile.size;
+    const { size, multiple } = this.model.card.tile;
+    if (this.provider === 'cuda') return size;
+    return Math.max(size, Math.floor(CPU_TILE / multiple) * multiple);
   }
 
   /** Tiles per batch from the device's budget of output pixels per batch (at least 1). */
   defaultBatchSize(tileH: number, tileW: number): number {
     return Math.max(1, Math.min(64, Math.floor(BATCH_OUTPUT_PIXELS[this.provider] / (16 * tileH * tileW))));
+  }
+
+  /**
+   * Runs one batch of already normalised tiles ([batch, inputFrames, tileH, tileW]) through the session
+   * and nothing else: for benchmarks (the pure session time of a restore's tiles) and diagnostics.
+   * `input` is transferred to the session worker and unusable afterwards.
+   */
+  async runBatch(input: Float32Array, batch: number, tileH: number, tileW: number): Promise<{ output: Float32Array; seconds: number }> {
+    const r = await sessionHost.run(this.model.onnxPath, this.provider, input, [batch, this.model.card.inputFrames, tileH, tileW]);
+    return { output: r.data, seconds: r.seconds };
   }
 
   tileSpec(tileSize?: number): TileSpec {
@@ -190,6 +219,10 @@ export class RestoreEngine {
     };
     // Frames being assembled: their blender and the centre frame's range for denormalisation.
     const assembling = new Map<number, { blender: TileBlender; range: NormRange }>();
+    // HR accumulators are recycled (across restores too): allocating a fresh one per frame costs more in
+    // page faults than blending.
+    const spareFrames = this.spareFrames.size === 16 * h * w ? this.spareFrames.buffers : [];
+    this.spareFrames = { size: 16 * h * w, buffers: spareFrames };
 
     let cursor = 0; // next tile (frame * tilesPerFrame + rect index) to prepare
     interface Batch { tiles: { frame: number; rect: TileRect }[]; data: Float32Array }
@@ -204,7 +237,7 @@ export class RestoreEngine {
         if (!assembling.has(t)) {
           for (const k of cache.keys()) if (k < Math.min(...window)) cache.delete(k);
           const centre = await loadFrame(t);
-          assembling.set(t, { blender: new TileBlender(h, w, tile, 4), range: centre.range });
+          assembling.set(t, { blender: new TileBlender(h, w, tile, 4, spareFrames.pop()), range: centre.range });
         }
         for (let c = 0; c < F; c++) {
           const src = await loadFrame(window[c]!);
@@ -245,7 +278,10 @@ export class RestoreEngine {
         tilesDone++;
         if (state.blender.pending === 0) {
           assembling.delete(frame);
-          await sink.writeFrame(denormalize(state.blender.result(), state.range, dtype));
+          const hr = state.blender.result();
+          const restored = denormalize(hr, state.range, dtype);
+          if (spareFrames.length < PIPELINE_DEPTH + 1 && hr.length * 4 * (spareFrames.length + 1) <= SPARE_BYTES) spareFrames.push(hr);
+          await sink.writeFrame(restored);
           framesDone++;
         }
       }
@@ -255,23 +291,25 @@ export class RestoreEngine {
     const run = (batch: Batch) =>
       sessionHost.run(this.model.onnxPath, this.provider, batch.data, [batch.tiles.length, F, th, tw]).then((result) => ({ batch, result }));
 
-    // Pipeline: while batch k runs in the worker, batch k+1 is read/normalised/cut and batch k-1 blended and
-    // written on this thread.
-    let running: Promise<{ batch: Batch; result: RunResult }> | null = null;
+    // Pipeline: up to PIPELINE_DEPTH batches are posted to the session worker, so it never waits for this
+    // thread; meanwhile this thread reads/normalises/cuts the next batch and blends and writes the finished
+    // one. Results arrive in order.
+    const inflight: Promise<{ batch: Batch; result: RunResult }>[] = [];
+    progress(); // 0 of N: lets a progress bar appear before the first batch finishes
     try {
-      for (;;) {
+      while (cursor < tilesTotal || inflight.length > 0) {
         throwIfCanceled(signal);
-        const next = cursor < tilesTotal ? await prepare() : null;
-        const finished: { batch: Batch; result: RunResult } | null = running ? await running : null;
-        running = null;
-        throwIfCanceled(signal);
-        if (next) running = run(next);
-        if (finished) await consume(finished.batch, finished.result);
-        if (!running) break;
+        while (inflight.length < PIPELINE_DEPTH && cursor < tilesTotal) {
+          const next = run(await prepare());
+          next.catch(() => undefined); // handled when awaited below; never an unhandled rejection
+          inflight.push(next);
+        }
+        const finished = await inflight.shift()!;
+        await consume(finished.batch, finished.result);
       }
     } catch (err) {
-      // Let an in-flight run finish before returning, so the caller can abort the sink safely.
-      if (running) await (running as Promise<unknown>).catch(() => undefined);
+      // Let runs in flight finish before returning, so the caller can abort the sink safely.
+      await Promise.allSettled(inflight);
       throw err;
     }
 
