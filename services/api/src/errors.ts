@@ -6,6 +6,7 @@ import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { isPssrError, type ErrorCode } from '@pssr/core';
 import { isDbUnavailableError } from '@pssr/db';
 import { isStorageError } from '@pssr/storage';
+import { isQueueUnavailableError } from '@pssr/queue';
 
 /** Codes the API adds to the engine's (`ErrorCode` of @pssr/core). */
 export type ApiErrorCode =
@@ -143,6 +144,9 @@ export function toProblem(err: unknown): { status: number; code: string; detail:
   }
   if (isDbUnavailableError(err)) {
     return { status: 503, code: 'SERVICE_UNAVAILABLE', detail: 'The database is unreachable; retry shortly.', extra: {}, internal: true };
+  }
+  if (isQueueUnavailableError(err)) {
+    return { status: 503, code: 'QUEUE_UNAVAILABLE', detail: 'The job queue (Redis) is unreachable; retry shortly.', extra: {}, internal: true };
   }
   if (isStorageError(err)) {
     if (err.code === 'OBJECT_NOT_FOUND') return { status: 404, code: 'NOT_FOUND', detail: 'The stored object is missing.', extra: {}, internal: true };

@@ -140,6 +140,7 @@ export type TrainJobBody = Static<typeof TrainJobBody>;
 
 /** Discriminated on `type` (ajv `discriminator`), so an unknown type is one clear error, UNKNOWN_JOB_TYPE. */
 export const CreateJobBody = Type.Unsafe<RestoreJobBody | TrainJobBody>({
+  type: 'object',
   oneOf: [RestoreJobBody, TrainJobBody],
   discriminator: { propertyName: 'type' },
   description: 'A restore job ({type:"restore"}) or a train job ({type:"train"}).',

@@ -34,9 +34,9 @@ export const clientsPlugin = fp(
   async (app: FastifyInstance, opts: { config: ApiConfig; clients?: Partial<AppClients> | undefined }) => {
     const { config } = opts;
     const given = opts.clients ?? {};
-    const db = given.db ?? createDb(config.databaseUrl, { connectTimeoutMs: config.dependencyTimeoutMs } as Parameters<typeof createDb>[1]);
+    const db = given.db ?? createDb(config.databaseUrl, { connectTimeoutMs: config.dependencyTimeoutMs });
     const store = given.store ?? createObjectStore(toStorageConfig(config.storage));
-    const producer = given.producer ?? createProducer(config.redisUrl, { prefix: config.queuePrefix });
+    const producer = given.producer ?? createProducer(config.redisUrl, { prefix: config.queuePrefix, timeoutMs: config.dependencyTimeoutMs });
     app.decorate('config', config);
     app.decorate('db', db);
     app.decorate('store', store);

@@ -76,9 +76,10 @@ export const metricsPlugin = fp(
         this.reset();
         const depths = await withTimeout(app.producer.depths(), timeoutMs, 'Redis').catch(() => []);
         for (const d of depths) {
-          for (const state of ['waiting', 'active', 'delayed', 'failed', 'completed', 'paused'] as const) {
+          for (const state of ['waiting', 'active', 'delayed', 'failed', 'completed'] as const) {
             this.set({ queue: d.queue, state }, d[state]);
           }
+          this.set({ queue: d.queue, state: 'paused' }, d.paused ? 1 : 0);
         }
       },
     });

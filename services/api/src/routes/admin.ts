@@ -1,5 +1,6 @@
 /** The BullMQ dashboard (@bull-board) for admins, behind an admin key (Bearer, or Basic with the key as password). */
 import type { FastifyInstance } from 'fastify';
+import { problemHandler } from '../errors.js';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
@@ -16,7 +17,14 @@ export async function adminRoutes(app: FastifyInstance): Promise<void> {
   });
   await app.register(
     async (scope) => {
-      scope.addHook('onRequest', scope.authenticateAdmin);
+      // bull-board installs its own error handler in its scope, so answer auth failures here as problem+json.
+      scope.addHook('onRequest', async (request, reply) => {
+        try {
+          await scope.authenticateAdmin(request, reply);
+        } catch (err) {
+          return problemHandler(err, request, reply);
+        }
+      });
       await scope.register(serverAdapter.registerPlugin() as never);
     },
     { prefix: ADMIN_QUEUES_PATH },
