@@ -11,7 +11,7 @@ export interface ProgressView {
 export function restoreProgress(label: string, enabled = process.stderr.isTTY === true): ProgressView {
   if (!enabled) return { update() {}, stop() {} };
   const bar = new cliProgress.SingleBar({
-    format: `${label} |{bar}| {value}/{total} tiles | frame {frames} | {mps} MP/s | ETA {eta}`,
+    format: `${label} |{bar}| {value}/{total} tiles | frame {frames} | {mps} MP/s | ETA {remaining}`,
     stream: process.stderr,
     hideCursor: true,
     clearOnComplete: true,
@@ -21,7 +21,7 @@ export function restoreProgress(label: string, enabled = process.stderr.isTTY ==
   let started = false;
   return {
     update(p) {
-      const payload = { frames: `${p.framesDone}/${p.framesTotal}`, mps: p.megapixelsPerSecond.toFixed(2), eta: p.etaSeconds === null ? '?' : formatSeconds(p.etaSeconds) };
+      const payload = { frames: `${p.framesDone}/${p.framesTotal}`, mps: p.megapixelsPerSecond.toFixed(2), remaining: p.etaSeconds === null ? '?' : formatSeconds(p.etaSeconds) };
       if (!started) {
         bar.start(p.tilesTotal, p.tilesDone, payload);
         started = true;

@@ -267,6 +267,22 @@ test('timing separates session time from the whole restore', async () => {
   assert.ok(Math.abs(timing.megapixelsPerSecond - timing.outputMegapixels / timing.seconds) < 1e-9);
 });
 
+test('session.run happens off the main thread: the event loop keeps turning during a run', async () => {
+  const engine = await RestoreEngine.load(singleModel, { device: 'cpu' });
+  let turns = 0;
+  let spinning = true;
+  const spin = () => {
+    turns++;
+    if (spinning) setImmediate(spin);
+  };
+  setImmediate(spin);
+  // one large batch: onnxruntime-node's own run() would block this thread for all of it
+  const { output } = await engine.runBatch(new Float32Array(8 * 256 * 256).fill(0.5), 8, 256, 256);
+  spinning = false;
+  assert.equal(output.length, 8 * 1024 * 1024);
+  assert.ok(turns > 20, `the event loop turned ${turns} times during the run`);
+});
+
 test('devices: cuda without the CUDA provider is DEVICE_UNAVAILABLE; auto falls back to cpu and says so', async () => {
   const auto = await RestoreEngine.load(singleModel, { device: 'auto' });
   assert.ok(auto.provider === 'cpu' || auto.provider === 'cuda');

@@ -39,7 +39,7 @@ function trainProgress(print: (s: string) => void) {
   const tty = process.stderr.isTTY === true;
   const bar = tty
     ? new cliProgress.SingleBar({
-        format: 'training |{bar}| step {value}/{total} | loss {loss} | val PSNR {psnr} dB (bicubic {bicubic}) SSIM {ssim} | ETA {eta}',
+        format: 'training |{bar}| step {value}/{total} | loss {loss} | val PSNR {psnr} dB (bicubic {bicubic}) SSIM {ssim} | ETA {remaining}',
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
@@ -50,7 +50,7 @@ function trainProgress(print: (s: string) => void) {
   let started = false;
   let lastStep: unknown;
   let total = 0;
-  const payload = { loss: '?', psnr: '?', bicubic: '?', ssim: '?', eta: '?' };
+  const payload = { loss: '?', psnr: '?', bicubic: '?', ssim: '?', remaining: '?' };
   return {
     event(e: TrainEvent) {
       if (e.event === 'progress') {
@@ -59,7 +59,7 @@ function trainProgress(print: (s: string) => void) {
         total = steps;
         payload.loss = num(e.loss)?.toExponential(3) ?? '?';
         const eta = num(e.eta);
-        payload.eta = eta === undefined ? '?' : formatSeconds(eta);
+        payload.remaining = eta === undefined ? '?' : formatSeconds(eta);
         if (bar && !started) {
           bar.start(steps, step, payload);
           started = true;
@@ -81,7 +81,7 @@ function trainProgress(print: (s: string) => void) {
           );
         } else if (e.step !== lastStep) {
           lastStep = e.step;
-          print(`step ${String(e.step)}${total ? `/${total}` : ''}: loss ${payload.loss}, validation PSNR ${payload.psnr} dB, ETA ${payload.eta}\n`);
+          print(`step ${String(e.step)}${total ? `/${total}` : ''}: loss ${payload.loss}, validation PSNR ${payload.psnr} dB, ETA ${payload.remaining}\n`);
         }
       }
     },
