@@ -114,6 +114,8 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
   });
   await app.register(multipart, { limits: { fileSize: config.uploads.maxBytes, files: 1 } });
   // Raw TIFF bodies and upload parts stay streams: the handlers pipe them to storage.
+  // JSON bodies only (plus the binary types below): a text/plain body is 415, not a string to validate.
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser(['image/tiff', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
 
   // Tier 3: routes.
