@@ -96,6 +96,12 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
       security: [{ apiKey: [] }],
     },
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+    // Binary uploads are parsed as streams (no body schema to validate), so describe their bodies for the docs only.
+    transform: ({ schema, url }) => {
+      const s = schema as Record<string, unknown> | undefined;
+      if (!s || s['body'] || !Array.isArray(s['consumes'])) return { schema: schema as never, url };
+      return { schema: { ...s, body: { type: 'string', format: 'binary', description: 'The bytes (TIFF, or a part of one).' } } as never, url };
+    },
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());

@@ -133,7 +133,7 @@ test('GET /v1/jobs: newest first, filters, cursor pagination', async () => {
   const seen: string[] = [];
   let cursor: string | null = null;
   do {
-    const res = await api.app.inject({ url: `/v1/jobs?type=train&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, headers: b });
+    const res: { statusCode: number; body: string; json(): unknown } = await api.app.inject({ url: `/v1/jobs?type=train&limit=2${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, headers: b });
     assert.equal(res.statusCode, 200, res.body);
     const page = res.json() as { items: { id: string; type: string }[]; nextCursor: string | null };
     assert.ok(page.items.length <= 2);
