@@ -1,7 +1,8 @@
 /** What every processor needs: the clients, the config, a logger, and per-job helpers (cancel, progress). */
 import type { Logger } from 'pino';
 import type { DbWithClient, JsonObject } from '@pssr/db';
-import type { ObjectStore } from '@pssr/storage';
+import { isStorageError, type ObjectStore } from '@pssr/storage';
+import { PssrError } from '@pssr/core';
 import type { JobContext } from '@pssr/queue';
 import type { WorkerConfig } from './config.js';
 
@@ -96,5 +97,17 @@ export class ProgressWriter {
     } catch (err) {
       this.deps.log.warn({ err, jobId: this.jobId }, 'progress write failed');
     }
+  }
+}
+
+/** Downloads a stack; a missing object is a permanent INPUT_NOT_FOUND (retrying cannot bring it back). */
+export async function downloadStack(deps: WorkerDeps, stack: { id: string; storageKey: string }, path: string): Promise<void> {
+  try {
+    await deps.store.getToFile(stack.storageKey, path);
+  } catch (err) {
+    if (isStorageError(err, 'OBJECT_NOT_FOUND')) {
+      throw new PssrError('INPUT_NOT_FOUND', `The data of stack ${stack.id} is missing from storage.`, true, { cause: err });
+    }
+    throw err;
   }
 }

@@ -8,6 +8,7 @@ import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError } from '@pssr/core';
 import type { ModelRecord } from '@pssr/db';
+import { isStorageError } from '@pssr/storage';
 import { CARD_FILE, MODEL_FILE, loadModelDir, resolveModel, type ModelBundle } from '@pssr/models';
 import type { WorkerDeps } from './context.js';
 
@@ -56,6 +57,11 @@ export async function materializeModel(deps: WorkerDeps, record: ModelRecord): P
         // Another job got there first: use its copy.
         if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
       });
+    } catch (err) {
+      if (isStorageError(err, 'OBJECT_NOT_FOUND')) {
+        throw new PssrError('MODEL_NOT_FOUND', `The files of model ${record.name}@${record.version} are missing from storage.`, true, { cause: err });
+      }
+      throw err;
     } finally {
       await rm(partial, { recursive: true, force: true });
     }

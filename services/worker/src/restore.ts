@@ -13,7 +13,7 @@ import { RestoreEngine, type RestoreTiming } from '@pssr/inference';
 import { sha256File } from '@pssr/models';
 import type { JobContext } from '@pssr/queue';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
-import { CancelWatch, ProgressWriter, type WorkerDeps } from './context.js';
+import { CancelWatch, ProgressWriter, downloadStack, type WorkerDeps } from './context.js';
 import { materializeModel } from './models.js';
 import { commitRestoreResult } from './records.js';
 
@@ -78,7 +78,7 @@ async function runRestore(
   const bundle = await materializeModel(deps, record);
 
   const inPath = join(work, 'input.tif');
-  await deps.store.getToFile(stack.storageKey, inPath);
+  await downloadStack(deps, stack, inPath);
   const tDownload = performance.now();
   progress.update(0.02);
 

@@ -11,7 +11,7 @@ import type { JobRecord, ModelRecord } from '@pssr/db';
 import { verifyExport } from '@pssr/inference';
 import type { JobContext } from '@pssr/queue';
 import { runTraining, type TrainConfig, type TrainEvent } from '@pssr/trainer';
-import { CancelWatch, ProgressWriter, type WorkerDeps } from './context.js';
+import { CancelWatch, ProgressWriter, downloadStack, type WorkerDeps } from './context.js';
 import { MODEL_FILES, WEIGHTS_FILE, materializeModel } from './models.js';
 
 export interface TrainOptions {
@@ -99,7 +99,7 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     const stack = await deps.db.stacks.get(id, job.groupId);
     if (!stack || stack.status !== 'ready') throw new PssrError('INPUT_NOT_FOUND', `Training stack ${id} is missing or not ready.`);
     const path = join(dataDir, `${String(i).padStart(3, '0')}.tif`);
-    await deps.store.getToFile(stack.storageKey, path);
+    await downloadStack(deps, stack, path);
     data.push(path);
     if (stack.sha256) inputShas.push(stack.sha256);
   }
