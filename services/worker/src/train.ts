@@ -125,6 +125,7 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     ...(opts.valFraction !== undefined ? { valFraction: opts.valFraction } : {}),
     ...(init !== undefined ? { init } : {}),
+    ...(deps.config.threads > 0 ? { threads: deps.config.threads } : {}),
   };
   const points = new PointBuffer(deps, job.id);
   let lastFlush = Date.now();
