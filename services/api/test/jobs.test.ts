@@ -231,3 +231,16 @@ test('enqueue is idempotent per job id (the producer used by the API)', async ()
     await producer.close();
   }
 });
+
+test('/metrics: finished jobs, failures by error code, durations, queue depth (from Postgres and Redis)', async () => {
+  const failed = (await submit(a, { type: 'train', stackIds: [stackA], name: 'fails', modality: 'em' })).json().id as string;
+  await api.tdb.db.jobs.start(failed, { workerHost: 'test' });
+  await api.tdb.db.jobs.fail(failed, { code: 'TRAIN_BAD_INPUT', message: 'too few tiles' });
+  const text = (await api.app.inject({ url: '/metrics' })).body;
+  assert.match(text, /pssr_job_failures_total\{type="train",code="TRAIN_BAD_INPUT"\} 1/);
+  assert.match(text, /pssr_jobs_finished_total\{type="train",status="failed"\} 1/);
+  assert.match(text, /pssr_job_duration_seconds_count\{type="train",status="failed"\} 1/);
+  assert.match(text, /pssr_job_duration_seconds_bucket\{type="train",status="succeeded",le="\+Inf"\} 1/);
+  assert.match(text, /pssr_queue_jobs\{queue="train",state="waiting"\} \d+/);
+  assert.match(text, /pssr_http_request_duration_seconds_count\{method="POST",route="\/v1\/jobs",status="202"\} \d+/);
+});

@@ -5,6 +5,7 @@
  * result; a cancel aborts the engine within a tile batch.
  */
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError, type StackInfo } from '@pssr/core';
@@ -40,8 +41,12 @@ export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise
   const progress = new ProgressWriter(deps, job.id, cancel);
   const work = await mkdtemp(join(deps.scratchDir, `job-${job.id}-`));
   let uploadedKey: string | null = null;
+  // BullMQ renews the job lock from this event loop: record how long it was ever blocked, as evidence that
+  // decoding, tiling and blending never starve the renewal (onnxruntime itself runs in a worker thread).
+  const loopDelay = monitorEventLoopDelay({ resolution: 20 });
+  loopDelay.enable();
   try {
-    await runRestore(deps, job, work, cancel, progress, log, (key) => (uploadedKey = key));
+    await runRestore(deps, job, work, cancel, progress, log, (key) => (uploadedKey = key), () => Math.round(loopDelay.max / 1e5) / 10);
   } catch (err) {
     if (uploadedKey) await deps.store.delete(uploadedKey).catch(() => undefined);
     if (cancel.signal.aborted && (await cancel.poll())) {
@@ -54,6 +59,7 @@ export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise
     }
     throw err;
   } finally {
+    loopDelay.disable();
     cancel.stop();
     await rm(work, { recursive: true, force: true });
   }
@@ -67,6 +73,7 @@ async function runRestore(
   progress: ProgressWriter,
   log: WorkerDeps['log'],
   uploaded: (key: string) => void,
+  eventLoopMaxDelayMs: () => number,
 ): Promise<void> {
   const t0 = performance.now();
   const stack = job.inputStackId ? await deps.db.stacks.get(job.inputStackId, job.groupId) : null;
@@ -139,6 +146,7 @@ async function runRestore(
     inputSha256: stack.sha256,
     outputSha256: outSha,
     workerHost: deps.config.workerHost,
+    eventLoopMaxDelayMs: eventLoopMaxDelayMs(),
     timings: {
       downloadSeconds: round((tDownload - t0) / 1000),
       restoreSeconds: round(timing.seconds),

@@ -101,6 +101,7 @@ test('a restore job: result stack stored and recorded with its metrics; output e
   assert.equal(m['outputSha256'], out.sha256);
   assert.ok(m['workerHost']);
   assert.ok(m['timings']['totalSeconds'] > 0);
+  assert.equal(typeof m['eventLoopMaxDelayMs'], 'number', 'the event-loop delay seen by the lock renewal is recorded');
   assert.ok(done.startedAt && done.finishedAt && done.startedAt <= done.finishedAt);
 
   const local = join(dir.path, 'result.tif');
