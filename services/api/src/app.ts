@@ -20,7 +20,7 @@ import { registerEventStreams } from './events.js';
 import { ProblemSchema } from './schemas.js';
 import { healthRoutes } from './routes/health.js';
 import { stackRoutes } from './routes/stacks.js';
-import { uploadRoutes } from './routes/uploads.js';
+import { sweepStaleUploads, uploadRoutes } from './routes/uploads.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { adminRoutes } from './routes/admin.js';
@@ -137,6 +137,16 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
     { prefix: '/v1' },
   );
   if (opts.adminDashboard !== false) await adminRoutes(app);
+
+  if (config.uploads.staleAfterMs > 0) {
+    let sweeper: NodeJS.Timeout | undefined;
+    app.addHook('onReady', async () => {
+      const sweep = () => void sweepStaleUploads(app, config.uploads.staleAfterMs).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      sweeper = setInterval(sweep, 3600_000);
+      sweeper.unref();
+    });
+    app.addHook('onClose', async () => clearInterval(sweeper));
+  }
 
   if (config.registerBundledModels) {
     app.addHook('onReady', async () => {

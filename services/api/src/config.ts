@@ -29,6 +29,8 @@ export interface ApiConfig {
     tmpDir: string;
     /** Lifetime of presigned part and download URLs. */
     presignExpiresSec: number;
+    /** Resumable uploads not completed after this long are aborted (hourly sweep; 0 disables). */
+    staleAfterMs: number;
   };
   /** Downloads redirect to a presigned URL (S3 only) unless the client asks `?redirect=false`. */
   downloadRedirect: boolean;
@@ -122,6 +124,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       partSize: bytes(env, 'UPLOAD_PART_SIZE', 64 * 2 ** 20),
       tmpDir: resolve(str(env, 'UPLOAD_TMP_DIR', join(tmpdir(), 'pssr-uploads'))),
       presignExpiresSec: int(env, 'PRESIGN_EXPIRES_SEC', 3600, 60, 7 * 24 * 3600),
+      staleAfterMs: int(env, 'UPLOAD_STALE_HOURS', 48, 0, 24 * 365) * 3600_000,
     },
     downloadRedirect: bool(env, 'DOWNLOAD_REDIRECT', storage.kind === 's3'),
     rateLimit: { max: int(env, 'RATE_LIMIT_MAX', 600, 1), windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000) },

@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { enormousTiffBytes, makePatternStack } from '../../../test/e2e/support/stacks.js';
 import { problem, startApi, type TestApi } from './helpers.js';
+import { sweepStaleUploads } from '../src/routes/uploads.js';
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
@@ -167,6 +168,27 @@ describe('uploads to S3 (s3rver)', () => {
     const data = await api.app.inject({ url: `/v1/stacks/${upload.stackId}/data`, headers: auth });
     assert.equal(data.statusCode, 409);
     assert.equal(problem(data).code, 'STACK_NOT_READY');
+  });
+});
+
+describe('abandoned uploads', () => {
+  let api: TestApi;
+  before(async () => {
+    api = await startApi('uploads_stale', { s3: true });
+  });
+  after(async () => {
+    await api?.close();
+  });
+
+  test('an upload nobody completes is aborted by the sweep and its stack forgotten', async () => {
+    const auth = await api.key('lab-slow');
+    const start = await api.app.inject({ method: 'POST', url: '/v1/stacks/uploads', headers: auth, payload: { name: 'never.tif', bytes: 6 * 2 ** 20 } });
+    const upload = start.json();
+    await fetch(upload.partUrls[0].url, { method: 'PUT', body: Buffer.alloc(5 * 2 ** 20, 1) });
+    assert.equal(await sweepStaleUploads(api.app, 60_000), 0, 'a fresh upload is left alone');
+    assert.equal(await sweepStaleUploads(api.app, 0), 1);
+    assert.equal((await api.app.inject({ url: `/v1/stacks/uploads/${upload.id}`, headers: auth })).statusCode, 404);
+    assert.equal((await api.app.inject({ url: `/v1/stacks/${upload.stackId}`, headers: auth })).statusCode, 404);
   });
 });
 

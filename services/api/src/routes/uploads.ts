@@ -26,6 +26,20 @@ export function planParts(bytes: number, requested: number): { partSize: number;
   return { partSize, parts: Math.max(1, Math.ceil(bytes / partSize)) };
 }
 
+/**
+ * Aborts resumable uploads nobody completed within `olderThanMs` and forgets their stacks (they never became
+ * ready, so no job can use them); the store frees the parts. Returns how many were swept.
+ */
+export async function sweepStaleUploads(app: FastifyInstance, olderThanMs: number): Promise<number> {
+  const stale = await app.db.uploads.listStale(new Date(Date.now() - olderThanMs));
+  for (const u of stale) {
+    await app.store.abortMultipartUpload(u.storageKey, u.s3UploadId).catch(() => undefined);
+    await app.db.stacks.delete(u.stackId);
+  }
+  if (stale.length) app.log.info({ uploads: stale.length }, 'aborted abandoned uploads');
+  return stale.length;
+}
+
 async function describe(app: FastifyInstance, upload: UploadRecord): Promise<UploadView> {
   const expiresSec = app.config.uploads.presignExpiresSec;
   const received = upload.completedAt ? [] : await app.store.listParts(upload.storageKey, upload.s3UploadId);
