@@ -13,7 +13,7 @@
  * The default model is the bundled `em`; without it, pass --model DIR (and say which model the numbers are for).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -138,8 +138,11 @@ if (!args['skip-memory']) {
       console.log(`   pssr restore failed with exit ${code}`);
     } else {
       const outBytes = statSync(output).size;
-      const magic = readFileSync(output).subarray(0, 4);
-      const bigtiff = magic[2] === 43 || magic[3] === 43;
+      const magic = Buffer.alloc(4);
+      const fd = openSync(output, 'r');
+      readSync(fd, magic, 0, 4, 0);
+      closeSync(fd);
+      const bigtiff = magic[2] === 43 || magic[3] === 43; // 'II' 43 0 or 'MM' 0 43
       console.log(`   ${summary.trim()}`);
       console.log(`   peak RSS ${(peakKb / 1024).toFixed(0)} MB (VmHWM, sampled every 0.1 s); output ${(outBytes / 1e9).toFixed(2)} GB ${bigtiff ? 'BigTIFF' : 'classic TIFF'}; ${seconds.toFixed(1)} s wall`);
     }

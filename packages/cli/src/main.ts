@@ -56,7 +56,7 @@ export function buildProgram(print: Print): Command {
     .option('-m, --model <name|dir>', 'bundled model name or a folder with model.onnx + model.json', 'em')
     .addOption(deviceOption())
     .option('--batch <n>', 'tiles per onnxruntime run (default: from the device and tile size)', positiveInt('--batch'))
-    .option('--tile <n>', "LR tile edge including the halo (default: the model card's)", positiveInt('--tile'))
+    .option('--tile <n>', "LR tile edge including the halo (default: the card's on CUDA, at least 512 on CPU)", positiveInt('--tile'))
     .option('-f, --force', 'overwrite an existing output', false)
     .addOption(new Option('--compression <kind>', 'output compression').choices(['none', 'deflate']).default('none'))
     .option('--channel <n>', 'channel to restore from a multi-channel (e.g. RGB) file, 0-based', nonNegativeInt('--channel'))
