@@ -212,6 +212,12 @@ export interface ModelRepository {
   get(id: string, groupId?: string): Promise<ModelRecord | null>;
   /** Every model version visible to the group, by name then newest first. `name` filters. */
   list(groupId: string, opts?: { name?: string }): Promise<ModelRecord[]>;
+  /**
+   * Deletes a trained model version of `groupId` (public, bundled rows are never deleted here). Jobs that
+   * referenced it keep their record with `modelId`/`trainedModelId` set to null. Returns the deleted row
+   * (so the caller can remove its files under `storageKey`), or null when the group has no such model.
+   */
+  delete(id: string, groupId: string): Promise<ModelRecord | null>;
 }
 
 export interface CreateJobInput {
@@ -231,6 +237,47 @@ export interface ListJobsOptions {
   limit?: number;
   cursor?: string | null;
 }
+
+/** The result stack a restore job produces; it belongs to the job's group and user. */
+export interface OutputStackInput {
+  /** Chosen by the caller because the storage key is derived from it. */
+  id: string;
+  name: string;
+  storageKey: string;
+  meta: StackMetadata;
+}
+
+/** One labelled row of a Prometheus-style histogram. */
+export interface HistogramRow {
+  labels: Record<string, string>;
+  /** Cumulative counts per bucket bound (same order as the bounds). */
+  buckets: number[];
+  sum: number;
+  count: number;
+}
+
+/** Aggregates over all jobs (every group), for `/metrics`. */
+export interface JobStatistics {
+  byStatus: Record<JobStatus, number>;
+  /** Jobs in a final status, by type and status. */
+  finished: { type: JobType; status: JobStatus; count: number }[];
+  /** Failed jobs by type and error code ('UNKNOWN' when none was recorded). */
+  failures: { type: JobType; code: string; count: number }[];
+  /** Seconds from first start to finish of finished jobs that started; labels type, status. */
+  durations: HistogramRow[];
+  /** `metrics.megapixelsPerSecond` of succeeded restore jobs; label provider ('unknown' when absent). */
+  restoreThroughput: HistogramRow[];
+}
+
+export interface JobStatisticsOptions {
+  /** Upper bounds (seconds) of the duration buckets, increasing. */
+  durationBounds?: readonly number[];
+  /** Upper bounds (megapixels per second) of the restore throughput buckets, increasing. */
+  throughputBounds?: readonly number[];
+}
+
+export const DEFAULT_DURATION_BOUNDS: readonly number[] = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600];
+export const DEFAULT_THROUGHPUT_BOUNDS: readonly number[] = [0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250];
 
 export interface JobRepository {
   /**
@@ -253,6 +300,18 @@ export interface JobRepository {
   mergeMetrics(id: string, patch: JsonObject): Promise<void>;
   /** running -> succeeded (progress 1, finishedAt); false if the job was canceled meanwhile (nothing changes). */
   succeed(id: string, input?: { metrics?: JsonObject; outputStackId?: string | null; trainedModelId?: string | null }): Promise<boolean>;
+  /**
+   * running -> succeeded together with its result stack, in ONE transaction: the stack (status `ready`, owned
+   * by the job's group and user) and the job's success with `outputStackId` and merged metrics appear
+   * together or not at all. Returns false and writes nothing when the job is no longer running (canceled).
+   */
+  succeedWithOutput(id: string, input: { stack: OutputStackInput; metrics?: JsonObject }): Promise<boolean>;
+  /**
+   * An attempt failed and the queue will retry it: queued|running -> queued, progress 0 (the retry starts
+   * over), `metrics.lastError = { attempt, code, message, at }`. `attempts`, `startedAt` and `workerHost`
+   * stay; `start` moves it to running again. False (nothing changes) when the job is final or canceled.
+   */
+  requeue(id: string, input: { attempt: number; code: string; message: string }): Promise<boolean>;
   /** queued|running -> failed with a stable code; false if already final. */
   fail(id: string, input: { code: string; message: string; metrics?: JsonObject }): Promise<boolean>;
   /**
@@ -266,6 +325,8 @@ export interface JobRepository {
   metricPoints(id: string, opts?: { name?: string }): Promise<MetricPoint[]>;
   /** Jobs per status (all groups), for dashboards. */
   countByStatus(): Promise<Record<JobStatus, number>>;
+  /** Counts and histograms over all jobs for `/metrics` (bounds default to DEFAULT_*_BOUNDS). */
+  statistics(opts?: JobStatisticsOptions): Promise<JobStatistics>;
 }
 
 export interface Db {

@@ -178,6 +178,30 @@ describe('models', () => {
     const m = await db.models.registerTrained({ groupId: labB.id, name: 'mine', sha256: 'f'.repeat(64), card: card('mine', '1'), storageKey: 'k', jobId: job.id });
     assert.equal((await db.jobs.get(job.id))?.trainedModelId, m.id);
   });
+
+  test("delete removes a group's own version only; the jobs that named it keep their records", async () => {
+    const { job: train } = await db.jobs.create({ type: 'train', groupId: labB.id, userId: bo.id });
+    await db.jobs.start(train.id, { workerHost: 'h' });
+    const m = await db.models.registerTrained({ groupId: labB.id, name: 'doomed', sha256: '1'.repeat(64), card: card('doomed', '1'), storageKey: 'models/b/doomed', jobId: train.id });
+    const { job: restore } = await db.jobs.create({ type: 'restore', groupId: labB.id, userId: bo.id, modelId: m.id });
+    assert.equal(await db.models.delete(m.id, labA.id), null, "another group cannot delete it");
+    assert.equal(await db.models.delete('not-a-uuid', labB.id), null);
+    const pub = (await db.models.resolve('em', labB.id))!;
+    assert.equal(pub.groupId, null);
+    assert.equal(await db.models.delete(pub.id, labB.id), null, 'public models are not deleted');
+    assert.ok(await db.models.get(pub.id));
+
+    const removed = await db.models.delete(m.id, labB.id);
+    assert.equal(removed?.id, m.id);
+    assert.equal(removed?.storageKey, 'models/b/doomed', 'the caller learns where its files are');
+    assert.equal(await db.models.get(m.id), null);
+    assert.equal(await db.models.resolve('doomed', labB.id), null);
+    assert.equal((await db.jobs.get(train.id))?.trainedModelId, null);
+    assert.equal((await db.jobs.get(restore.id))?.modelId, null);
+    assert.equal(await db.models.delete(m.id, labB.id), null, 'a second delete finds nothing');
+    const again = await db.models.registerTrained({ groupId: labB.id, name: 'doomed', sha256: '2'.repeat(64), card: card('doomed', '1'), storageKey: 'k2' });
+    assert.equal(again.version, '1', 'the name is free again');
+  });
 });
 
 describe('jobs', () => {
@@ -255,6 +279,102 @@ describe('jobs', () => {
     assert.equal(await db.jobs.isCanceled(job.id), false);
   });
 
+  const meta = { frames: 2, height: 64, width: 48, dtype: 'uint8', axis: 'T', pixelSizeX: 0.01, pixelSizeY: 0.01, pixelUnit: 'um', sha256: '9'.repeat(64), bytes: 6144 };
+
+  test('succeedWithOutput records the result stack and the success together', async () => {
+    const { job } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    const stackId = randomUUID();
+    const out = { id: stackId, name: 'out.x4.tif', storageKey: `results/${stackId}.tif`, meta };
+    assert.equal(await db.jobs.succeedWithOutput(job.id, { stack: out }), false, 'not before it runs');
+    assert.equal(await db.stacks.get(stackId), null);
+    await db.jobs.start(job.id, { workerHost: 'h' });
+    await db.jobs.progress(job.id, 0.5, { tiles: 4 });
+    assert.equal(await db.jobs.succeedWithOutput(job.id, { stack: out, metrics: { megapixelsPerSecond: 2 } }), true);
+    const done = (await db.jobs.get(job.id))!;
+    assert.equal(done.status, 'succeeded');
+    assert.equal(done.progress, 1);
+    assert.equal(done.outputStackId, stackId);
+    assert.ok(done.finishedAt instanceof Date);
+    assert.deepEqual(done.metrics, { tiles: 4, megapixelsPerSecond: 2 });
+    const stack = (await db.stacks.get(stackId, labA.id))!;
+    assert.equal(stack.status, 'ready');
+    assert.equal(stack.userId, ana.id, "the job's user owns the result");
+    assert.deepEqual(
+      [stack.name, stack.storageKey, stack.frames, stack.height, stack.width, stack.dtype, stack.axis, stack.pixelSizeX, stack.pixelUnit, stack.sha256, stack.bytes],
+      ['out.x4.tif', out.storageKey, 2, 64, 48, 'uint8', 'T', 0.01, 'um', meta.sha256, 6144],
+    );
+    assert.equal(await db.stacks.get(stackId, labB.id), null);
+    assert.equal(await db.jobs.succeedWithOutput(job.id, { stack: { ...out, id: randomUUID() } }), false, 'final stays final');
+  });
+
+  test('succeedWithOutput on a canceled job writes nothing, also when racing the cancel', async () => {
+    const { job } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    await db.jobs.start(job.id, { workerHost: 'h' });
+    await db.jobs.cancel(job.id, labA.id);
+    const late = randomUUID();
+    assert.equal(await db.jobs.succeedWithOutput(job.id, { stack: { id: late, name: 'late.tif', storageKey: 'results/late.tif', meta } }), false);
+    assert.equal(await db.stacks.get(late), null, 'no result stack appears');
+    const after = (await db.jobs.get(job.id))!;
+    assert.equal(after.status, 'canceled');
+    assert.equal(after.outputStackId, null);
+
+    // Racing: exactly one of cancel and success wins; the stack exists iff success won.
+    for (let i = 0; i < 5; i++) {
+      const { job: j } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+      await db.jobs.start(j.id, { workerHost: 'h' });
+      const sid = randomUUID();
+      const [ok, c] = await Promise.all([
+        db.jobs.succeedWithOutput(j.id, { stack: { id: sid, name: 'r.tif', storageKey: `results/${sid}.tif`, meta } }),
+        db.jobs.cancel(j.id, labA.id),
+      ]);
+      assert.notEqual(ok, c?.changed, 'one of them wins');
+      const final = (await db.jobs.get(j.id))!;
+      assert.equal(final.status, ok ? 'succeeded' : 'canceled');
+      assert.equal((await db.stacks.get(sid)) !== null, ok);
+      assert.equal(final.outputStackId, ok ? sid : null);
+    }
+  });
+
+  test('requeue between retries: running -> queued with the last error, then running again; never from a final status', async () => {
+    const { job } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    const first = (await db.jobs.start(job.id, { workerHost: 'a' }))!;
+    await db.jobs.progress(job.id, 0.4, { tiles: 3 });
+    assert.equal(await db.jobs.requeue(job.id, { attempt: 1, code: 'INTERNAL', message: 'storage unreachable' }), true);
+    const waiting = (await db.jobs.get(job.id))!;
+    assert.equal(waiting.status, 'queued');
+    assert.equal(waiting.attempts, 1, 'attempts stay visible');
+    assert.equal(waiting.progress, 0, 'the retry starts over');
+    assert.equal(waiting.errorCode, null, 'errorCode is for final failures');
+    const lastError = waiting.metrics['lastError'] as Record<string, unknown>;
+    assert.deepEqual({ ...lastError, at: undefined }, { attempt: 1, code: 'INTERNAL', message: 'storage unreachable', at: undefined });
+    assert.ok(!Number.isNaN(Date.parse(String(lastError['at']))));
+    assert.equal(waiting.metrics['tiles'], 3, 'other metrics are kept');
+    assert.equal(await db.jobs.progress(job.id, 0.5), false, 'no progress while queued');
+
+    const second = (await db.jobs.start(job.id, { workerHost: 'b' }))!;
+    assert.equal(second.status, 'running');
+    assert.equal(second.attempts, 2);
+    assert.equal(second.startedAt?.getTime(), first.startedAt?.getTime(), 'startedAt is the first start');
+    assert.equal((second.metrics['lastError'] as { attempt: number }).attempt, 1, 'the last error stays visible');
+    assert.equal(await db.jobs.succeed(job.id), true);
+    assert.equal(await db.jobs.requeue(job.id, { attempt: 2, code: 'INTERNAL', message: 'late' }), false);
+    assert.equal((await db.jobs.get(job.id))?.status, 'succeeded');
+
+    const { job: failed } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    await db.jobs.fail(failed.id, { code: 'TIFF_CORRUPT', message: 'bad' });
+    assert.equal(await db.jobs.requeue(failed.id, { attempt: 1, code: 'INTERNAL', message: 'x' }), false);
+    assert.equal((await db.jobs.get(failed.id))?.status, 'failed');
+
+    const { job: canceled } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    await db.jobs.start(canceled.id, { workerHost: 'a' });
+    await db.jobs.cancel(canceled.id, labA.id);
+    assert.equal(await db.jobs.requeue(canceled.id, { attempt: 1, code: 'INTERNAL', message: 'x' }), false);
+    const c = (await db.jobs.get(canceled.id))!;
+    assert.equal(c.status, 'canceled');
+    assert.equal(c.metrics['lastError'], undefined);
+    assert.equal(await db.jobs.requeue('not-a-uuid', { attempt: 1, code: 'INTERNAL', message: 'x' }), false);
+  });
+
   test('list filters by status and type, newest first, cursor pages', async () => {
     const g = await db.groups.ensure('lab-jobs');
     const u = await db.users.ensure({ groupId: g.id, name: 'u' });
@@ -284,6 +404,75 @@ describe('jobs', () => {
     const counts = await db.jobs.countByStatus();
     assert.ok(counts.queued >= 6 && counts.running >= 1);
   });
+});
+
+test('statistics: counts, failures by code and histograms over all jobs', async () => {
+  // Its own schema: the figures are exact only when no other test's jobs are counted.
+  const statsSchema = freshSchemaName('stats');
+  await migrate(DATABASE_URL, { schema: statsSchema });
+  const sdb = createDb(DATABASE_URL, { schema: statsSchema, poolSize: 2 });
+  try {
+    const g = await sdb.groups.ensure('lab');
+    const u = await sdb.users.ensure({ groupId: g.id, name: 'u' });
+    const job = async (type: 'restore' | 'train') => (await sdb.jobs.create({ type, groupId: g.id, userId: u.id })).job.id;
+    const setTimes = (id: string, seconds: number) =>
+      sql(`UPDATE "${statsSchema}"."Job" SET "startedAt" = '2026-01-01T00:00:00Z', "finishedAt" = '2026-01-01T00:00:00Z'::timestamp + make_interval(secs => $2) WHERE id = $1`, [id, seconds]);
+
+    const r1 = await job('restore');
+    await sdb.jobs.start(r1, { workerHost: 'h' });
+    await sdb.jobs.succeed(r1, { metrics: { megapixelsPerSecond: 3, provider: 'cpu' } });
+    await setTimes(r1, 4);
+    const r2 = await job('restore');
+    await sdb.jobs.start(r2, { workerHost: 'h' });
+    await sdb.jobs.succeed(r2, { metrics: { megapixelsPerSecond: 40, provider: 'cuda' } });
+    await setTimes(r2, 20);
+    const r3 = await job('restore');
+    await sdb.jobs.start(r3, { workerHost: 'h' });
+    await sdb.jobs.succeed(r3, { metrics: { megapixelsPerSecond: 0.2 } });
+    await setTimes(r3, 2);
+    const r4 = await job('restore');
+    await sdb.jobs.start(r4, { workerHost: 'h' });
+    await sdb.jobs.fail(r4, { code: 'TIFF_CORRUPT', message: 'bad' });
+    await setTimes(r4, 1);
+    const t1 = await job('train');
+    await sdb.jobs.fail(t1, { code: 'QUEUE_UNAVAILABLE', message: 'never started' });
+    await sdb.jobs.cancel(await job('train'), g.id);
+    await job('restore'); // queued
+    const running = await job('train');
+    await sdb.jobs.start(running, { workerHost: 'h' });
+
+    const s = await sdb.jobs.statistics({ durationBounds: [1, 5, 10], throughputBounds: [1, 10] });
+    assert.deepEqual(s.byStatus, { queued: 1, running: 1, succeeded: 3, failed: 2, canceled: 1 });
+    assert.deepEqual(s.finished, [
+      { type: 'restore', status: 'failed', count: 1 },
+      { type: 'restore', status: 'succeeded', count: 3 },
+      { type: 'train', status: 'canceled', count: 1 },
+      { type: 'train', status: 'failed', count: 1 },
+    ]);
+    assert.deepEqual(s.failures, [
+      { type: 'restore', code: 'TIFF_CORRUPT', count: 1 },
+      { type: 'train', code: 'QUEUE_UNAVAILABLE', count: 1 },
+    ]);
+    // Only jobs that started and finished have a duration (the never-started train jobs do not).
+    assert.deepEqual(s.durations, [
+      { labels: { type: 'restore', status: 'failed' }, buckets: [1, 1, 1], sum: 1, count: 1 },
+      { labels: { type: 'restore', status: 'succeeded' }, buckets: [0, 2, 2], sum: 26, count: 3 },
+    ]);
+    assert.deepEqual(s.restoreThroughput, [
+      { labels: { provider: 'cpu' }, buckets: [0, 1], sum: 3, count: 1 },
+      { labels: { provider: 'cuda' }, buckets: [0, 0], sum: 40, count: 1 },
+      { labels: { provider: 'unknown' }, buckets: [1, 1], sum: 0.2, count: 1 },
+    ]);
+    const defaults = await sdb.jobs.statistics();
+    assert.equal(defaults.durations[0]?.buckets.length, 12);
+    assert.equal(defaults.restoreThroughput[0]?.buckets.length, 11);
+    for (const bad of [[], [5, 1], [1, Number.NaN]]) {
+      await assert.rejects(sdb.jobs.statistics({ durationBounds: bad }), (e: unknown) => isPssrError(e) && e.code === 'INVALID_ARGUMENT');
+    }
+  } finally {
+    await sdb.close();
+    await dropSchema(statsSchema);
+  }
 });
 
 test('an unreachable database is reported as unavailable, not as a bug', async () => {

@@ -1,10 +1,35 @@
-import type { Prisma, PrismaClient } from '../generated/client.js';
-import type { JobRepository, JobStatus, JsonObject } from '../types.js';
-import { JOB_STATUSES } from '../types.js';
+import { PssrError } from '@pssr/core';
+import { Prisma, type PrismaClient } from '../generated/client.js';
+import type { HistogramRow, JobRepository, JobStatistics, JobStatus, JobType, JsonObject } from '../types.js';
+import { DEFAULT_DURATION_BOUNDS, DEFAULT_THROUGHPUT_BOUNDS, JOB_STATUSES } from '../types.js';
 import { isUniqueViolation } from '../errors.js';
 import { decodeCursor, encodeCursor, isUuid, pageLimit, toJob } from './map.js';
 
 const json = (v: JsonObject | undefined): string => JSON.stringify(v ?? {});
+
+const num = (v: unknown): number => (typeof v === 'bigint' ? Number(v) : typeof v === 'number' ? v : Number(v ?? 0));
+
+function checkBounds(name: string, bounds: readonly number[]): void {
+  const ok = bounds.length > 0 && bounds.every((b, i) => Number.isFinite(b) && (i === 0 || b > bounds[i - 1]!));
+  if (!ok) throw new PssrError('INVALID_ARGUMENT', `${name} must be a non-empty list of finite, increasing numbers (got [${bounds.join(', ')}])`);
+}
+
+/** `count(*) FILTER (WHERE expr <= bound) AS b<i>` per bound; the bounds are bound parameters. */
+function bucketColumns(expr: Prisma.Sql, bounds: readonly number[]): Prisma.Sql {
+  return Prisma.join(bounds.map((b, i) => Prisma.sql`count(*) FILTER (WHERE ${expr} <= ${b}::float8) AS ${Prisma.raw(`b${i}`)}`));
+}
+
+function histogramRows(rows: Record<string, unknown>[], bounds: readonly number[], labelNames: string[]): HistogramRow[] {
+  return rows.map((r) => ({
+    labels: Object.fromEntries(labelNames.map((l) => [l, String(r[l])])),
+    buckets: bounds.map((_, i) => num(r[`b${i}`])),
+    sum: num(r['s']),
+    count: num(r['n']),
+  }));
+}
+
+/** Thrown inside a transaction to roll it back when a guard finds the job no longer running. */
+class NotRunning extends Error {}
 
 /**
  * Status transitions are single guarded UPDATEs (`WHERE status IN (...)`), so they are atomic against each
@@ -15,6 +40,12 @@ export function jobRepository(prisma: PrismaClient): JobRepository {
   const getJob = async (id: string) => {
     const row = await prisma.job.findUnique({ where: { id } });
     return row ? toJob(row) : null;
+  };
+  const countByStatus = async () => {
+    const groups = await prisma.job.groupBy({ by: ['status'], _count: { _all: true } });
+    const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
+    for (const g of groups) out[g.status] = g._count._all;
+    return out;
   };
 
   return {
@@ -102,6 +133,49 @@ export function jobRepository(prisma: PrismaClient): JobRepository {
       return n > 0;
     },
 
+    async succeedWithOutput(id, { stack, metrics }) {
+      if (!isUuid(id) || !isUuid(stack.id)) return false;
+      const m = stack.meta;
+      try {
+        await prisma.$transaction(async (tx) => {
+          // Lock the row first: a concurrent cancel either committed before (we see it and write nothing) or
+          // waits for this commit and then finds the job final.
+          const owner = await tx.$queryRaw<{ groupId: string; userId: string }[]>`
+            SELECT "groupId"::text AS "groupId", "userId"::text AS "userId" FROM "Job"
+            WHERE id = ${id}::uuid AND status = 'running' FOR UPDATE`;
+          const o = owner[0];
+          if (!o) throw new NotRunning();
+          await tx.stack.create({
+            data: {
+              id: stack.id, groupId: o.groupId, userId: o.userId, name: stack.name, status: 'ready', storageKey: stack.storageKey,
+              frames: m.frames, height: m.height, width: m.width, dtype: m.dtype, axis: m.axis,
+              pixelSizeX: m.pixelSizeX ?? null, pixelSizeY: m.pixelSizeY ?? null, pixelUnit: m.pixelUnit ?? null,
+              sha256: m.sha256, bytes: BigInt(m.bytes),
+            },
+          });
+          const n = await tx.$executeRaw`
+            UPDATE "Job" SET status = 'succeeded', progress = 1, "finishedAt" = now(), "updatedAt" = now(),
+              metrics = metrics || ${json(metrics)}::jsonb, "outputStackId" = ${stack.id}::uuid
+            WHERE id = ${id}::uuid AND status = 'running'`;
+          if (n === 0) throw new NotRunning();
+        });
+        return true;
+      } catch (err) {
+        if (err instanceof NotRunning) return false;
+        throw err;
+      }
+    },
+
+    async requeue(id, { attempt, code, message }) {
+      if (!isUuid(id)) return false;
+      const lastError = { attempt, code, message, at: new Date().toISOString() };
+      const n = await prisma.$executeRaw`
+        UPDATE "Job" SET status = 'queued', progress = 0, "updatedAt" = now(),
+          metrics = metrics || jsonb_build_object('lastError', ${JSON.stringify(lastError)}::jsonb)
+        WHERE id = ${id}::uuid AND status IN ('queued', 'running') AND NOT "cancelRequested"`;
+      return n > 0;
+    },
+
     async fail(id, { code, message, metrics }) {
       if (!isUuid(id)) return false;
       const n = await prisma.$executeRaw`
@@ -143,11 +217,43 @@ export function jobRepository(prisma: PrismaClient): JobRepository {
       return rows.map((r) => ({ step: r.step, name: r.name, value: r.value, at: r.at }));
     },
 
-    async countByStatus() {
-      const groups = await prisma.job.groupBy({ by: ['status'], _count: { _all: true } });
-      const out = Object.fromEntries(JOB_STATUSES.map((s) => [s, 0])) as Record<JobStatus, number>;
-      for (const g of groups) out[g.status] = g._count._all;
-      return out;
+    countByStatus,
+
+    async statistics(opts = {}) {
+      const durationBounds = opts.durationBounds ?? DEFAULT_DURATION_BOUNDS;
+      const throughputBounds = opts.throughputBounds ?? DEFAULT_THROUGHPUT_BOUNDS;
+      checkBounds('durationBounds', durationBounds);
+      checkBounds('throughputBounds', throughputBounds);
+      const byStatus = await countByStatus();
+
+      const finished = await prisma.$queryRaw<{ type: JobType; status: JobStatus; n: unknown }[]>`
+        SELECT type::text AS type, status::text AS status, count(*) AS n FROM "Job"
+        WHERE status IN ('succeeded', 'failed', 'canceled') GROUP BY 1, 2 ORDER BY 1, 2`;
+      const failures = await prisma.$queryRaw<{ type: JobType; code: string | null; n: unknown }[]>`
+        SELECT type::text AS type, "errorCode" AS code, count(*) AS n FROM "Job"
+        WHERE status = 'failed' GROUP BY 1, 2 ORDER BY 1, 2`;
+
+      const d = Prisma.sql`EXTRACT(EPOCH FROM ("finishedAt" - "startedAt"))`;
+      const durations = await prisma.$queryRaw<Record<string, unknown>[]>`
+        SELECT type::text AS type, status::text AS status, ${bucketColumns(d, durationBounds)},
+          coalesce(sum(${d}), 0)::float8 AS s, count(*) AS n
+        FROM "Job" WHERE "finishedAt" IS NOT NULL AND "startedAt" IS NOT NULL GROUP BY 1, 2 ORDER BY 1, 2`;
+
+      const mps = Prisma.sql`("metrics"->>'megapixelsPerSecond')::float8`;
+      const throughput = await prisma.$queryRaw<Record<string, unknown>[]>`
+        SELECT coalesce("metrics"->>'provider', 'unknown') AS provider, ${bucketColumns(mps, throughputBounds)},
+          coalesce(sum(${mps}), 0)::float8 AS s, count(*) AS n
+        FROM "Job" WHERE type = 'restore' AND status = 'succeeded' AND jsonb_typeof("metrics"->'megapixelsPerSecond') = 'number'
+        GROUP BY 1 ORDER BY 1`;
+
+      const stats: JobStatistics = {
+        byStatus,
+        finished: finished.map((r) => ({ type: r.type, status: r.status, count: num(r.n) })),
+        failures: failures.map((r) => ({ type: r.type, code: r.code ?? 'UNKNOWN', count: num(r.n) })),
+        durations: histogramRows(durations, durationBounds, ['type', 'status']),
+        restoreThroughput: histogramRows(throughput, throughputBounds, ['provider']),
+      };
+      return stats;
     },
   };
 }

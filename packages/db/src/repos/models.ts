@@ -72,5 +72,18 @@ export function modelRepository(prisma: PrismaClient): ModelRepository {
       });
       return rows.map(toModel);
     },
+
+    async delete(id, groupId) {
+      // Only a group's own trained versions: a public (bundled) row has groupId null and never matches.
+      if (!isUuid(id) || !isUuid(groupId)) return null;
+      const row = await prisma.$transaction(async (tx) => {
+        const found = await tx.model.findFirst({ where: { id, groupId } });
+        if (!found) return null;
+        // Job.modelId / Job.trainedModelId are ON DELETE SET NULL: the jobs' records stay.
+        const { count } = await tx.model.deleteMany({ where: { id, groupId } });
+        return count > 0 ? found : null;
+      });
+      return row ? toModel(row) : null;
+    },
   };
 }
