@@ -2,4 +2,3 @@ export { startWorker, failureOf, type RunningWorker, type StartWorkerOptions } f
 export { loadWorkerConfig, workerStorageFromEnv, type WorkerConfig, type WorkerDevice } from './config.js';
 export { processRestore, resultStorageKey } from './restore.js';
 export { processTrain, modelStorageKey } from './train.js';
-export { commitRestoreResult } from './records.js';

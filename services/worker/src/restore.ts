@@ -16,7 +16,6 @@ import type { JobContext } from '@pssr/queue';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
 import { CancelWatch, ProgressWriter, downloadStack, type WorkerDeps } from './context.js';
 import { materializeModel } from './models.js';
-import { commitRestoreResult } from './records.js';
 
 export function resultStorageKey(groupId: string, stackId: string): string {
   return `results/${groupId}/${stackId}.tif`;
@@ -155,24 +154,24 @@ async function runRestore(
       totalSeconds: round((tUpload - t0) / 1000),
     },
   };
-  const committed = await commitRestoreResult(deps.db, {
-    jobId: job.id,
-    groupId: job.groupId,
-    userId: job.userId,
-    stackId: outStackId,
-    name: resultName(stack.name, record.name, job.options['name']),
-    storageKey: key,
-    meta: {
-      frames: info.frames,
-      height: info.height,
-      width: info.width,
-      dtype: info.dtype,
-      axis: info.axis,
-      pixelSizeX: info.pixelSize?.x ?? null,
-      pixelSizeY: info.pixelSize?.y ?? null,
-      pixelUnit: info.pixelSize?.unit ?? null,
-      sha256: outSha,
-      bytes: outBytes,
+  // One transaction: the result stack and the job's success appear together, or (canceled) not at all.
+  const committed = await deps.db.jobs.succeedWithOutput(job.id, {
+    stack: {
+      id: outStackId,
+      name: resultName(stack.name, record.name, job.options['name']),
+      storageKey: key,
+      meta: {
+        frames: info.frames,
+        height: info.height,
+        width: info.width,
+        dtype: info.dtype,
+        axis: info.axis,
+        pixelSizeX: info.pixelSize?.x ?? null,
+        pixelSizeY: info.pixelSize?.y ?? null,
+        pixelUnit: info.pixelSize?.unit ?? null,
+        sha256: outSha,
+        bytes: outBytes,
+      },
     },
     metrics,
   });

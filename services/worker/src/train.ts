@@ -200,6 +200,14 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     },
   };
   const ok = await deps.db.jobs.succeed(job.id, { metrics, trainedModelId: model.id });
-  if (!ok) log.warn({ modelId: model.id }, 'job was canceled after its model was registered; the model version stays');
-  else log.info({ model: `${model.name}@${model.version}`, seconds: metrics.timings.totalSeconds }, 'training succeeded');
+  if (!ok) {
+    // Canceled between registration and success: a canceled job leaves no model version behind (row first,
+    // so nobody resolves it any more, then its files).
+    const removed = await deps.db.models.delete(model.id, job.groupId).catch((err: unknown) => {
+      log.error({ err, modelId: model.id }, 'job was canceled after its model was registered; could not delete the model version');
+      return undefined;
+    });
+    if (removed !== undefined) await deps.store.deletePrefix(`${key}/`).catch(() => undefined);
+    log.info({ modelId: model.id, removed: removed !== undefined }, 'job was canceled after its model was registered; the model version was removed');
+  } else log.info({ model: `${model.name}@${model.version}`, seconds: metrics.timings.totalSeconds }, 'training succeeded');
 }

@@ -1,6 +1,7 @@
 /**
  * `startWorker(config)`: connects Postgres and the object store, consumes the restore and train queues
- * (packages/queue: BullMQ, fairness, permanent vs transient failures) and records final failures in Postgres.
+ * (packages/queue: BullMQ, fairness, permanent vs transient failures) and records failures in Postgres: final
+ * ones fail the job, transient ones put it back to queued until BullMQ's retry starts it again.
  */
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -80,7 +81,9 @@ export async function startWorker(config: WorkerConfig, opts: StartWorkerOptions
       await db.jobs.fail(info.jobId, f).catch((err: unknown) => jlog.error({ err }, 'could not record the failure'));
     } else {
       jlog.warn({ code: f.code, err: info.error }, 'attempt failed; will retry');
-      await db.jobs.mergeMetrics(info.jobId, { lastError: { attempt: info.attempt, ...f } }).catch(() => undefined);
+      // Waiting for the retry's backoff is "queued" again (with the last error in metrics.lastError); the
+      // retry's `start` makes it running. Guarded: a canceled or finished job stays as it is.
+      await db.jobs.requeue(info.jobId, { attempt: info.attempt, ...f }).catch((err: unknown) => jlog.warn({ err }, 'could not record the retry'));
     }
   };
   const consumer = createConsumer({

@@ -182,7 +182,7 @@ test('cancel stops a running restore within seconds and leaves no result', async
   assert.ok(logs.items.every((s) => s.name !== 'long.x4.tif' && !s.name.startsWith('long.fixture')), 'no result stack for the canceled job');
 });
 
-test('a transient storage outage is retried with backoff and the job then succeeds', async () => {
+test('a transient storage outage is retried with backoff (queued in between) and the job then succeeds', async () => {
   const path = join(dir.path, 'retry.tif');
   await makePatternStack(path, 1, 16, 16);
   const stack = await putStack(tdb.db, store, groupId, path, 'retry.tif');
@@ -194,12 +194,21 @@ test('a transient storage outage is retried with backoff and the job then succee
       const j = await tdb.db.jobs.get(job.id);
       return j && (j.metrics as Record<string, unknown>)['lastError'] ? j : undefined;
     }, { timeoutMs: 60_000, intervalMs: 200, what: 'the first attempt to fail' });
-    assert.notEqual(first.status, 'failed', 'a transient error does not fail the job');
+    // Between attempts (BullMQ's first backoff is 5 s, while storage is still cut) the record says so.
+    assert.equal(first.status, 'queued', 'waiting for its retry, the job is queued again (not failed, not running)');
+    assert.equal(first.attempts, 1);
+    assert.equal(first.errorCode, null, 'errorCode is for a final failure');
+    assert.deepEqual(
+      [(first.metrics as Record<string, any>)['lastError']?.attempt, (first.metrics as Record<string, any>)['lastError']?.code],
+      [1, 'INTERNAL'],
+    );
   } finally {
     await s3Proxy.restore();
   }
   const done = await finished(job.id, 60_000);
   assert.equal(done.status, 'succeeded', `${done.errorCode}: ${done.errorMessage}`);
   assert.ok(done.attempts >= 2, `attempts ${done.attempts}`);
+  assert.equal(done.progress, 1);
+  assert.ok(done.outputStackId, 'the retry recorded its result');
   assert.equal(((done.metrics as Record<string, any>)['lastError'] as { code: string }).code, 'INTERNAL');
 });
