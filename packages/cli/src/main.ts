@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT_OK, reportError } from './output.js';
 import { VERSION } from './version.js';
+import { registerAdminCommands } from './commands/admin.js';
 
 type Print = (s: string) => void;
 
@@ -162,6 +163,10 @@ export function buildProgram(print: Print): Command {
         print,
       );
     });
+
+  // Service administration (API keys in Postgres). @pssr/db is loaded only when an admin command runs, so
+  // restoring on a laptop needs neither Postgres nor the generated Prisma client.
+  registerAdminCommands(program);
 
   return program;
 }
