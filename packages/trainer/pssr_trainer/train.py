@@ -76,7 +76,7 @@ def parse_config(raw: Dict[str, Any]) -> Dict[str, Any]:
     if int(c["tile"]) % 8 or int(c["tile"]) < 16:
         raise _bad(f"config 'tile' (LR training tile edge) must be a multiple of 8, at least 16 (got {c['tile']!r})")
     if c["lr"] is None:
-        c["lr"] = 1e-3 if c["arch"] == "fast" else 1e-3
+        c["lr"] = 1e-3
     if c["gammaJitter"] is None:
         c["gammaJitter"] = 0.3 if c["modality"] == "fluo" else 0.0
     if c["channel"] is not None and (not isinstance(c["channel"], int) or c["channel"] < 0):
