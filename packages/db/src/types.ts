@@ -3,6 +3,8 @@
  * type leaks out of this package (BigInt columns come back as numbers, JSON columns as plain objects).
  */
 
+import type { StackInfo } from '@pssr/core';
+
 export type JobType = 'restore' | 'train';
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'canceled';
 export type StackStatus = 'uploading' | 'ready' | 'failed';
@@ -57,6 +59,22 @@ export interface StackMetadata {
   pixelUnit?: string | null;
   sha256: string;
   bytes: number;
+}
+
+/** The metadata columns of a stack record, from what the TIFF reader found and the stored object. */
+export function toStackMetadata(info: StackInfo, sha256: string, bytes: number): StackMetadata {
+  return {
+    frames: info.frames,
+    height: info.height,
+    width: info.width,
+    dtype: info.dtype,
+    axis: info.axis,
+    pixelSizeX: info.pixelSize?.x ?? null,
+    pixelSizeY: info.pixelSize?.y ?? null,
+    pixelUnit: info.pixelSize?.unit ?? null,
+    sha256,
+    bytes,
+  };
 }
 
 export interface StackRecord {

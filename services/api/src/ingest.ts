@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PassThrough, Transform, Writable, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
-import type { AuthContext, StackMetadata, StackRecord } from '@pssr/db';
+import { toStackMetadata, type AuthContext, type StackRecord } from '@pssr/db';
 import type { StackInfo } from '@pssr/core';
 import { inspectTiff } from '@pssr/tiff';
 import { ApiError } from './errors.js';
@@ -68,20 +68,6 @@ class Fanout extends Writable {
   }
 }
 
-export function toStackMetadata(info: StackInfo, sha256: string, bytes: number): StackMetadata {
-  return {
-    frames: info.frames,
-    height: info.height,
-    width: info.width,
-    dtype: info.dtype,
-    axis: info.axis,
-    pixelSizeX: info.pixelSize?.x ?? null,
-    pixelSizeY: info.pixelSize?.y ?? null,
-    pixelUnit: info.pixelSize?.unit ?? null,
-    sha256,
-    bytes,
-  };
-}
 
 /** Validates a spooled TIFF against the server's limits; throws the tiff PssrError (mapped to 4xx). */
 export async function inspectSpooled(app: FastifyInstance, path: string): Promise<StackInfo> {

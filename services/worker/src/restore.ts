@@ -9,7 +9,7 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError, type StackInfo } from '@pssr/core';
-import type { JobRecord } from '@pssr/db';
+import { toStackMetadata, type JobRecord } from '@pssr/db';
 import { RestoreEngine, type RestoreTiming } from '@pssr/inference';
 import { sha256File } from '@pssr/models';
 import type { JobContext } from '@pssr/queue';
@@ -160,18 +160,7 @@ async function runRestore(
       id: outStackId,
       name: resultName(stack.name, record.name, job.options['name']),
       storageKey: key,
-      meta: {
-        frames: info.frames,
-        height: info.height,
-        width: info.width,
-        dtype: info.dtype,
-        axis: info.axis,
-        pixelSizeX: info.pixelSize?.x ?? null,
-        pixelSizeY: info.pixelSize?.y ?? null,
-        pixelUnit: info.pixelSize?.unit ?? null,
-        sha256: outSha,
-        bytes: outBytes,
-      },
+      meta: toStackMetadata(info, outSha, outBytes),
     },
     metrics,
   });

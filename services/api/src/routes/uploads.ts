@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { UploadRecord } from '@pssr/db';
+import { toStackMetadata, type UploadRecord } from '@pssr/db';
 import { isStorageError } from '@pssr/storage';
 import { callerOf } from '../plugins/auth.js';
 import { ApiError, notFound } from '../errors.js';
-import { inspectSpooled, sha256OfFile, stackStorageKey, toStackMetadata, tooLarge } from '../ingest.js';
+import { inspectSpooled, sha256OfFile, stackStorageKey, tooLarge } from '../ingest.js';
 import { CreateUploadBody, IdParams, PartParams, StackSchema, UploadSchema, problemResponses, type UploadView } from '../schemas.js';
 import { stackView } from '../views.js';
 
