@@ -13,24 +13,14 @@ import { runTraining } from '@pssr/trainer';
 import type { TrainConfig, TrainEvent } from '@pssr/trainer';
 import { formatSeconds } from '../output.js';
 
-export interface TrainArgs {
-  data: string[];
-  modality: 'em' | 'fluo';
-  frames: 1 | 5;
-  out: string;
-  minutes?: number;
-  steps?: number;
+/** The trainer's config as the command line gives it: a device is always chosen, the network size is settable. */
+export type TrainArgs = TrainConfig & {
   device: 'auto' | 'cpu' | 'cuda';
-  arch?: 'fast' | 'pssr';
-  valFraction?: number;
-  init?: string;
-  seed?: number;
-  name?: string;
   width?: number;
   depth?: number;
   /** The command line, recorded in the card so anyone can retrain the model. */
   command?: string;
-}
+};
 
 const num = (v: unknown): number | undefined => (typeof v === 'number' && Number.isFinite(v) ? v : undefined);
 
