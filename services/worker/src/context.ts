@@ -1,6 +1,8 @@
 /** What every processor needs: the clients, the config, a logger, and per-job helpers (cancel, progress). */
 import type { Logger } from 'pino';
-import type { DbWithClient, JsonObject } from '@pssr/db';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DbWithClient, JobRecord, JsonObject } from '@pssr/db';
 import { isStorageError, type ObjectStore } from '@pssr/storage';
 import { PssrError } from '@pssr/core';
 import type { JobContext } from '@pssr/queue';
@@ -101,6 +103,37 @@ export class ProgressWriter {
 }
 
 /** Downloads a stack; a missing object is a permanent INPUT_NOT_FOUND (retrying cannot bring it back). */
+/** What every processor holds while it runs a job: the started record, its logger, cancel watch, progress and scratch folder. */
+export interface JobRun {
+  job: JobRecord;
+  log: Logger;
+  cancel: CancelWatch;
+  progress: ProgressWriter;
+  work: string;
+  /** Stops the cancel watch and removes the scratch folder. */
+  end(): Promise<void>;
+}
+
+/** Marks the job running and sets up what a processor needs; null when the job is canceled or already finished. */
+export async function beginJob(deps: WorkerDeps, ctx: JobContext, type: 'restore' | 'train'): Promise<JobRun | null> {
+  const log = deps.log.child({ jobId: ctx.jobId, attempt: ctx.attempt, type });
+  const job = await deps.db.jobs.start(ctx.jobId, { workerHost: deps.config.workerHost });
+  if (!job) {
+    log.info('job is canceled or finished; not running it');
+    return null;
+  }
+  const cancel = new CancelWatch(deps, ctx);
+  const progress = new ProgressWriter(deps, job.id, cancel);
+  const work = await mkdtemp(join(deps.scratchDir, `job-${job.id}-`));
+  return {
+    job, log, cancel, progress, work,
+    end: async () => {
+      cancel.stop();
+      await rm(work, { recursive: true, force: true });
+    },
+  };
+}
+
 export async function downloadStack(deps: WorkerDeps, stack: { id: string; storageKey: string }, path: string): Promise<void> {
   try {
     await deps.store.getToFile(stack.storageKey, path);

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError, type StackInfo } from '@pssr/core';
 import { toStackMetadata, type JobRecord } from '@pssr/db';
@@ -14,7 +14,7 @@ import { RestoreEngine, type RestoreTiming } from '@pssr/inference';
 import { sha256File } from '@pssr/models';
 import type { JobContext } from '@pssr/queue';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
-import { CancelWatch, ProgressWriter, downloadStack, type WorkerDeps } from './context.js';
+import { CancelWatch, ProgressWriter, beginJob, downloadStack, type WorkerDeps } from './context.js';
 import { materializeModel } from './models.js';
 
 export function resultStorageKey(groupId: string, stackId: string): string {
@@ -30,15 +30,9 @@ function resultName(inputName: string, modelName: string, given: unknown): strin
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
 export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise<void> {
-  const log = deps.log.child({ jobId: ctx.jobId, attempt: ctx.attempt, type: 'restore' });
-  const job = await deps.db.jobs.start(ctx.jobId, { workerHost: deps.config.workerHost });
-  if (!job) {
-    log.info('job is canceled or finished; not running it');
-    return;
-  }
-  const cancel = new CancelWatch(deps, ctx);
-  const progress = new ProgressWriter(deps, job.id, cancel);
-  const work = await mkdtemp(join(deps.scratchDir, `job-${job.id}-`));
+  const run = await beginJob(deps, ctx, 'restore');
+  if (!run) return;
+  const { job, log, cancel, progress, work } = run;
   let uploadedKey: string | null = null;
   // BullMQ renews the job lock from this event loop: record how long it was ever blocked, as evidence that
   // decoding, tiling and blending never starve the renewal (onnxruntime itself runs in a worker thread).
@@ -59,8 +53,7 @@ export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise
     throw err;
   } finally {
     loopDelay.disable();
-    cancel.stop();
-    await rm(work, { recursive: true, force: true });
+    await run.end();
   }
 }
 

@@ -4,14 +4,14 @@
  * come -> export check through onnxruntime -> model files to the object store -> a new model version owned
  * by the group, usable by name in restore jobs.
  */
-import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError } from '@pssr/core';
 import type { JobRecord, ModelRecord } from '@pssr/db';
 import { verifyExport } from '@pssr/inference';
 import type { JobContext } from '@pssr/queue';
 import { runTraining, type TrainConfig, type TrainEvent } from '@pssr/trainer';
-import { CancelWatch, ProgressWriter, downloadStack, type WorkerDeps } from './context.js';
+import { CancelWatch, ProgressWriter, beginJob, downloadStack, type WorkerDeps } from './context.js';
 import { MODEL_FILES, WEIGHTS_FILE, materializeModel } from './models.js';
 
 export interface TrainOptions {
@@ -62,15 +62,9 @@ class PointBuffer {
 }
 
 export async function processTrain(deps: WorkerDeps, ctx: JobContext): Promise<void> {
-  const log = deps.log.child({ jobId: ctx.jobId, attempt: ctx.attempt, type: 'train' });
-  const job = await deps.db.jobs.start(ctx.jobId, { workerHost: deps.config.workerHost });
-  if (!job) {
-    log.info('job is canceled or finished; not running it');
-    return;
-  }
-  const cancel = new CancelWatch(deps, ctx);
-  const progress = new ProgressWriter(deps, job.id, cancel);
-  const work = await mkdtemp(join(deps.scratchDir, `job-${job.id}-`));
+  const run = await beginJob(deps, ctx, 'train');
+  if (!run) return;
+  const { job, log, cancel, progress, work } = run;
   try {
     await runTrain(deps, job, work, cancel, progress, log);
   } catch (err) {
@@ -80,8 +74,7 @@ export async function processTrain(deps: WorkerDeps, ctx: JobContext): Promise<v
     }
     throw err;
   } finally {
-    cancel.stop();
-    await rm(work, { recursive: true, force: true });
+    await run.end();
   }
 }
 
