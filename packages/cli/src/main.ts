@@ -40,6 +40,12 @@ function fraction(value: string): number {
   return n;
 }
 
+function emaDecay(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !(n >= 0 && n < 1)) throw new InvalidArgumentError('the weight-averaging decay must be 0 (off) or between 0 and 1, e.g. 0.999.');
+  return n;
+}
+
 const deviceOption = () => new Option('--device <device>', 'where onnxruntime runs: CUDA when available (auto), or cpu / cuda').choices(['auto', 'cpu', 'cuda']).default('auto');
 
 export function buildProgram(print: Print): Command {
@@ -140,6 +146,7 @@ export function buildProgram(print: Print): Command {
     .option('--name <name>', 'model name in the card')
     .option('--width <n>', 'fast network: feature channels', positiveInt('--width'))
     .option('--depth <n>', 'fast network: residual blocks', positiveInt('--depth'))
+    .option('--ema <decay>', 'keep and export an exponential moving average of the weights (e.g. 0.999)', emaDecay)
     .action(async (o: Record<string, unknown>) => {
       const { trainCommand } = await import('./commands/train.js');
       await trainCommand(
@@ -158,6 +165,7 @@ export function buildProgram(print: Print): Command {
           ...(o.name === undefined ? {} : { name: o.name as string }),
           ...(o.width === undefined ? {} : { width: o.width as number }),
           ...(o.depth === undefined ? {} : { depth: o.depth as number }),
+          ...(o.ema === undefined ? {} : { ema: o.ema as number }),
           command: ['pssr', ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
         },
         print,

@@ -213,6 +213,41 @@ class PSSRUNet(nn.Module):
                 "parameters": count_parameters(self), "receptiveFieldLR": self.receptive_radius_lr()}
 
 
+def grow_fast(model: "FastNet", old_state: dict) -> List[str]:
+    """Load a smaller `fast` network's weights into `model` (same frames, width and depth >= the old ones)
+    so that `model` computes exactly the old function, then trains with the extra capacity.
+
+    Net2Net-style with zero outgoing weights: old channels keep their weights; new channels keep their
+    random incoming weights but every weight from a new channel into an old channel (and into the output)
+    is zero, so they are invisible until training makes those weights non-zero. New residual blocks start
+    as identities (their second convolution is zero). Returns the names of the tensors that were grown."""
+    new_state = model.state_dict()
+    grown: List[str] = []
+    with torch.no_grad():
+        for name, t in new_state.items():
+            old = old_state.get(name)
+            if old is None:
+                if name.startswith("body.") and ".conv2." in name:
+                    t.zero_()  # an appended block: x + 0 = identity
+                grown.append(name)
+                continue
+            if tuple(old.shape) == tuple(t.shape):
+                t.copy_(old)
+                continue
+            if old.dim() != t.dim() or any(o > n for o, n in zip(old.shape, t.shape)):
+                raise ValueError(f"cannot grow {name}: {tuple(old.shape)} -> {tuple(t.shape)}")
+            o = old.shape[0]
+            if t.dim() == 4:
+                i = old.shape[1]
+                t[:o, i:].zero_()       # new channels -> old channels: zero
+                t[:o, :i].copy_(old)
+            else:
+                t[:o].copy_(old)
+            grown.append(name)
+    model.load_state_dict(new_state)
+    return grown
+
+
 def count_parameters(m: nn.Module) -> int:
     return int(sum(p.numel() for p in m.parameters()))
 

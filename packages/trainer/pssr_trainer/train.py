@@ -19,7 +19,7 @@ from .evaluate import build_val_frames, crop_val_tiles, evaluate_frames, predict
 from .events import emit, log
 from .export import OPSET, atomic_write_json, export_onnx, save_weights, sha256_file, write_export_check
 from .losses import make_loss
-from .nets import build_network, tile_multiple
+from .nets import build_network, grow_fast, tile_multiple
 
 BUNDLED_MODELS = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "..", "models"))
 
@@ -27,7 +27,7 @@ DEFAULTS: Dict[str, Any] = {
     "frames": 1, "arch": "fast", "device": "auto", "valFraction": 0.2, "seed": 0, "valSeed": 0,
     "width": 48, "depth": 8, "base": 32, "batch": 16, "tile": 32, "loss": "mse", "lr": None,
     "weightDecay": 1e-4, "gammaJitter": None, "channel": None, "threads": None, "validations": 10,
-    "valTiles": 16, "version": "1.0.0",
+    "valTiles": 16, "version": "1.0.0", "ema": 0.0,
 }
 
 
@@ -75,6 +75,8 @@ def parse_config(raw: Dict[str, Any]) -> Dict[str, Any]:
         raise _bad(f"config 'loss' must be mse, l1 or ssim (got {c['loss']!r})")
     if int(c["tile"]) % 8 or int(c["tile"]) < 16:
         raise _bad(f"config 'tile' (LR training tile edge) must be a multiple of 8, at least 16 (got {c['tile']!r})")
+    if not isinstance(c["ema"], (int, float)) or isinstance(c["ema"], bool) or not (0 <= float(c["ema"]) < 1):
+        raise _bad(f"config 'ema' (weight-averaging decay) must be 0 (off) or in (0, 1), e.g. 0.999 (got {c['ema']!r})")
     if c["lr"] is None:
         c["lr"] = 1e-3
     if c["gammaJitter"] is None:
@@ -137,7 +139,16 @@ def run(raw: Dict[str, Any], command: Optional[str] = None) -> Dict[str, Any]:
         c["arch"] = a["name"]
         if int(init_ckpt["frames"]) != frames:
             raise _bad(f"init model takes {init_ckpt['frames']} input frame(s) but config 'frames' is {frames}")
-        arch_kw = {"width": int(a.get("width", 48)), "depth": int(a.get("depth", 8)), "base": int(a.get("base", 32))}
+        init_kw = {"width": int(a.get("width", 48)), "depth": int(a.get("depth", 8)), "base": int(a.get("base", 32))}
+        arch_kw = dict(init_kw)
+        if c["arch"] == "fast":
+            # An explicit larger width/depth grows the init network (function-preserving), else keep its size.
+            for k in ("width", "depth"):
+                if k in raw and raw[k] is not None:
+                    if int(raw[k]) < init_kw[k]:
+                        raise _bad(f"config '{k}' {raw[k]} is smaller than the init model's {init_kw[k]}; "
+                                   f"fine-tuning can keep or grow a network, not shrink it")
+                    arch_kw[k] = int(raw[k])
 
     emit("start", config={k: v for k, v in c.items()}, device=device.type, torch=torch.__version__, trainer=__version__)
     split = split_data(c["data"], c["valData"], float(c["valFraction"]), c["channel"], frames, lr_tile * 4, spec, rng)
@@ -146,8 +157,15 @@ def run(raw: Dict[str, Any], command: Optional[str] = None) -> Dict[str, Any]:
         f"{sum(len(s.frames) for s in split.val)} validation frame(s)")
 
     model = build_network(c["arch"], frames, **arch_kw).to(device)
+    grown_from = None
     if init_ckpt is not None:
-        model.load_state_dict(init_ckpt["state_dict"])
+        if arch_kw == init_kw:
+            model.load_state_dict(init_ckpt["state_dict"])
+        else:
+            grow_fast(model, init_ckpt["state_dict"])
+            grown_from = {"width": init_kw["width"], "depth": init_kw["depth"]}
+            log(f"grew the init network from width {init_kw['width']} depth {init_kw['depth']} to width "
+                f"{arch_kw['width']} depth {arch_kw['depth']} (same function at the start)")
     desc = model.describe()
     multiple = tile_multiple(c["arch"])
     halo = int(math.ceil(desc["receptiveFieldLR"] / multiple) * multiple)
@@ -184,17 +202,31 @@ def run(raw: Dict[str, Any], command: Optional[str] = None) -> Dict[str, Any]:
             ps.append(step / max_steps)
         return max(ps)
 
+    # Optional exponential moving average of the weights (Polyak averaging): validated, kept and exported
+    # instead of the raw weights; it smooths the last steps' noise at no inference cost.
+    ema_decay = float(c["ema"])
+    averaged = copy.deepcopy(model) if ema_decay > 0 else None
+
+    def update_average() -> None:
+        d = min(ema_decay, (1.0 + step) / (10.0 + step))
+        with torch.no_grad():
+            for a, m in zip(averaged.parameters(), model.parameters()):
+                a.mul_(d).add_(m.detach(), alpha=1.0 - d)
+            for a, m in zip(averaged.buffers(), model.buffers()):
+                a.copy_(m)
+
     def validate() -> None:
+        net = averaged if averaged is not None else model
         if val_x is None:
-            best.update(state=copy.deepcopy(model.state_dict()), step=step)
+            best.update(state=copy.deepcopy(net.state_dict()), step=step)
             return
-        pred = predict(model, val_x, device, 8)
+        pred = predict(net, val_x, device, 8)
         vl = float(loss_fn(torch.from_numpy(pred), torch.from_numpy(val_y)).item())
         mse = ((pred - val_y) ** 2).reshape(len(pred), -1).mean(axis=1)
         crop_psnr = float(np.mean(10 * np.log10(val_dr ** 2 / np.maximum(mse, 1e-20))))
         improved = vl < best["loss"]
         if improved:
-            best.update(loss=vl, state=copy.deepcopy(model.state_dict()), step=step)
+            best.update(loss=vl, state=copy.deepcopy(net.state_dict()), step=step)
         ev = {"step": step, "loss": vl, "psnr": crop_psnr, "best": improved, "tiles": int(len(val_x))}
         history.append(ev)
         emit("validation", **ev)
@@ -223,6 +255,8 @@ def run(raw: Dict[str, Any], command: Optional[str] = None) -> Dict[str, Any]:
         scaler.step(opt)
         scaler.update()
         step += 1
+        if averaged is not None:
+            update_average()
         train_s += time.time() - t0
         lv = float(loss.item())
         ema = lv if ema is None else 0.95 * ema + 0.05 * lv
@@ -282,6 +316,8 @@ def run(raw: Dict[str, Any], command: Optional[str] = None) -> Dict[str, Any]:
             "loss": c["loss"], "optimizer": "AdamW + one-cycle", "lrMax": float(c["lr"]), "batch": int(c["batch"]),
             "tileLR": lr_tile, "augmentation": "dihedral (8)" + (f", gamma jitter exp(+-{c['gammaJitter']})" if c["gammaJitter"] else ""),
             "initFrom": c.get("init"),
+            "grownFrom": grown_from,
+            "weightAverage": {"kind": "ema", "decay": ema_decay} if ema_decay > 0 else None,
             "torch": torch.__version__,
             "validationHistory": history,
         },

@@ -27,6 +27,11 @@ export interface TrainConfig {
   init?: string;
   seed?: number;
   name?: string;
+  /** fast network size; with `init`, a larger width/depth grows the init network (same function at start). */
+  width?: number;
+  depth?: number;
+  /** Decay of an exponential moving average of the weights, validated and exported instead (0 = off). */
+  ema?: number;
   [k: string]: unknown;
 }
 

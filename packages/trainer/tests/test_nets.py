@@ -1,7 +1,9 @@
 """Network shapes, the receptive field the card's halo relies on, and the FLOP counter."""
 import torch
 
-from pssr_trainer.nets import FastNet, PSSRUNet, count_flops
+import pytest
+
+from pssr_trainer.nets import FastNet, PSSRUNet, count_flops, grow_fast
 
 
 def test_shapes_single_and_five_frames():
@@ -41,3 +43,26 @@ def test_flop_counter():
     # the published design (base 64) costs about 20x more per output tile than the default fast network
     ratio = count_flops(PSSRUNet(1, 64), [1, 1, 32, 32]) / count_flops(FastNet(1, 48, 8), [1, 1, 32, 32])
     assert ratio > 10
+
+
+def test_growing_a_fast_network_keeps_its_function_then_trains_the_new_channels():
+    torch.manual_seed(0)
+    small = FastNet(5, 8, 2).eval()
+    for p in small.parameters():  # non-trivial weights everywhere, the tail included
+        torch.nn.init.normal_(p, std=0.2)
+    x = torch.rand(2, 5, 12, 20)
+    for width, depth in ((12, 2), (8, 4), (12, 3)):
+        big = FastNet(5, width, depth)
+        grown = grow_fast(big, small.state_dict())
+        assert grown, "nothing was grown"
+        with torch.no_grad():
+            assert torch.allclose(big.eval()(x), small(x), atol=1e-6)
+        # the new capacity is trainable: the zero weights into old channels get gradients
+        big.train()
+        big(x).square().mean().backward()
+        if width > 8:
+            assert big.up.weight.grad[:, 8:].abs().sum() > 0
+        if depth > 2:
+            assert big.body[2].conv2.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="cannot grow"):
+        grow_fast(FastNet(5, 4, 2), small.state_dict())

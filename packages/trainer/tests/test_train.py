@@ -124,6 +124,21 @@ def test_five_frame_training_and_init_finetune(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     assert events[-1]["card"]["training"]["initFrom"] == str(tmp_path / "mf")
 
+    # a larger width/depth grows the init network; 'ema' exports the averaged weights
+    grow = {**tuned, "out": str(tmp_path / "mf4"), "width": 12, "depth": 2, "ema": 0.9}
+    p, events = run_cli(grow, tmp_path, "grow.json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    tr = events[-1]["card"]["training"]
+    assert tr["grownFrom"] == {"width": 8, "depth": 1}
+    assert tr["weightAverage"] == {"kind": "ema", "decay": 0.9}
+    assert events[-1]["card"]["architecture"]["width"] == 12 and events[-1]["card"]["architecture"]["depth"] == 2
+    assert "grew the init network" in p.stderr
+
+    shrink = {**tuned, "out": str(tmp_path / "mf5"), "init": str(tmp_path / "mf4"), "width": 8}
+    p, events = run_cli(shrink, tmp_path, "shrink.json")
+    assert p.returncode == 2 and "smaller than the init model" in events[-1]["message"]
+    assert not (tmp_path / "mf5").exists()
+
     wrong = {**tuned, "frames": 1, "out": str(tmp_path / "mf3")}
     p, events = run_cli(wrong, tmp_path, "wrong.json")
     assert p.returncode == 2 and "5 input frame" in events[-1]["message"]

@@ -13,11 +13,9 @@ import { runTraining } from '@pssr/trainer';
 import type { TrainConfig, TrainEvent } from '@pssr/trainer';
 import { formatSeconds } from '../output.js';
 
-/** The trainer's config as the command line gives it: a device is always chosen, the network size is settable. */
+/** The trainer's config as the command line gives it: a device is always chosen. */
 export type TrainArgs = TrainConfig & {
   device: 'auto' | 'cpu' | 'cuda';
-  width?: number;
-  depth?: number;
   /** The command line, recorded in the card so anyone can retrain the model. */
   command?: string;
 };
@@ -97,6 +95,7 @@ export async function trainCommand(args: TrainArgs, print: (s: string) => void):
   if (args.name !== undefined) config.name = args.name;
   if (args.width !== undefined) config.width = args.width;
   if (args.depth !== undefined) config.depth = args.depth;
+  if (args.ema !== undefined) config.ema = args.ema;
   if (args.command !== undefined) config.command = args.command;
   if (args.init !== undefined) config.init = (await resolveModel(args.init)).dir;
 
