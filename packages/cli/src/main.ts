@@ -146,6 +146,7 @@ export function buildProgram(print: Print): Command {
     .option('--name <name>', 'model name in the card')
     .option('--width <n>', 'fast network: feature channels', positiveInt('--width'))
     .option('--depth <n>', 'fast network: residual blocks', positiveInt('--depth'))
+    .option('--phase-jitter', 'train on tiles at any of the 16 phases of the 4x sampling grid (more distinct pairs from few images)')
     .option('--ema <decay>', 'keep and export an exponential moving average of the weights (e.g. 0.999)', emaDecay)
     .action(async (o: Record<string, unknown>) => {
       const { trainCommand } = await import('./commands/train.js');
@@ -166,6 +167,7 @@ export function buildProgram(print: Print): Command {
           ...(o.width === undefined ? {} : { width: o.width as number }),
           ...(o.depth === undefined ? {} : { depth: o.depth as number }),
           ...(o.ema === undefined ? {} : { ema: o.ema as number }),
+          ...(o.phaseJitter === true ? { phaseJitter: true } : {}),
           command: ['pssr', ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
         },
         print,

@@ -208,10 +208,14 @@ class TileSampler:
     """Random training tiles with fresh degradation noise every time.
 
     Tiles are 4-aligned so degrading the tile equals cropping the degraded whole frame; degradation uses
-    the whole frame's HR percentiles and normalisation the whole degraded frame's, never the tile's."""
+    the whole frame's HR percentiles and normalisation the whole degraded frame's, never the tile's.
+    With `any_phase` a tile may start at any HR pixel: each of the 16 sampling phases of the 4x grid is a
+    different, equally valid acquisition of the specimen (16x more distinct LR/HR pairs from the same
+    images); the tile is then degraded as an image of its own, on its own pixel-centre grid."""
 
     def __init__(self, series: List[Series], frames: int, lr_tile: int, spec: DegradationSpec,
-                 rng: np.random.Generator, gamma_jitter: float = 0.0, content_tries: int = 8):
+                 rng: np.random.Generator, gamma_jitter: float = 0.0, content_tries: int = 8,
+                 any_phase: bool = False):
         self.series = series
         self.frames = frames
         self.lr_tile = lr_tile
@@ -220,6 +224,7 @@ class TileSampler:
         self.rng = rng
         self.gamma_jitter = gamma_jitter
         self.content_tries = content_tries
+        self.step = 1 if any_phase else SCALE
         # sample (series, frame) in proportion to area so big images are not under-used
         items = [(si, fi) for si, s in enumerate(series) for fi in range(len(s.frames))]
         weights = np.array([series[si].frames[fi].hr.size for si, fi in items], dtype=np.float64)
@@ -235,8 +240,8 @@ class TileSampler:
 
     def _position(self, fr: Frame) -> Tuple[int, int]:
         h, w = fr.hr.shape
-        y = int(self.rng.integers(0, (h - self.hr_tile) // SCALE + 1)) * SCALE
-        x = int(self.rng.integers(0, (w - self.hr_tile) // SCALE + 1)) * SCALE
+        y = int(self.rng.integers(0, (h - self.hr_tile) // self.step + 1)) * self.step
+        x = int(self.rng.integers(0, (w - self.hr_tile) // self.step + 1)) * self.step
         return y, x
 
     def _contrast(self, fr: Frame, y: int, x: int) -> float:

@@ -28,6 +28,7 @@ DEFAULTS: Dict[str, Any] = {
     "width": 48, "depth": 8, "base": 32, "batch": 16, "tile": 32, "loss": "mse", "lr": None,
     "weightDecay": 1e-4, "gammaJitter": None, "channel": None, "threads": None, "validations": 10,
     "valTiles": 16, "version": "1.0.0", "ema": 0.0,
+    "phaseJitter": False,
 }
 
 
@@ -77,6 +78,8 @@ def parse_config(raw: Dict[str, Any]) -> Dict[str, Any]:
         raise _bad(f"config 'tile' (LR training tile edge) must be a multiple of 8, at least 16 (got {c['tile']!r})")
     if not isinstance(c["ema"], (int, float)) or isinstance(c["ema"], bool) or not (0 <= float(c["ema"]) < 1):
         raise _bad(f"config 'ema' (weight-averaging decay) must be 0 (off) or in (0, 1), e.g. 0.999 (got {c['ema']!r})")
+    if not isinstance(c["phaseJitter"], bool):
+        raise _bad(f"config 'phaseJitter' must be true or false (got {c['phaseJitter']!r})")
     if c["lr"] is None:
         c["lr"] = 1e-3
     if c["gammaJitter"] is None:
@@ -171,7 +174,8 @@ def run(raw: Dict[str, Any], command: Optional[str] = None) -> Dict[str, Any]:
     halo = int(math.ceil(desc["receptiveFieldLR"] / multiple) * multiple)
     tile_size = 128 if halo <= 16 else (192 if halo <= 32 else 4 * halo)
 
-    sampler = TileSampler(split.train, frames, lr_tile, spec, rng, gamma_jitter=float(c["gammaJitter"]))
+    sampler = TileSampler(split.train, frames, lr_tile, spec, rng, gamma_jitter=float(c["gammaJitter"]),
+                          any_phase=bool(c["phaseJitter"]))
     vf = build_val_frames(split.val, spec, frames, int(c["valSeed"])) if split.val else []
     val_x = val_y = val_dr = None
     if vf:
@@ -314,7 +318,8 @@ def run(raw: Dict[str, Any], command: Optional[str] = None) -> Dict[str, Any]:
             "seed": int(c["seed"]),
             "command": command or c.get("command") or "python3 -m pssr_trainer train --config CONFIG.json",
             "loss": c["loss"], "optimizer": "AdamW + one-cycle", "lrMax": float(c["lr"]), "batch": int(c["batch"]),
-            "tileLR": lr_tile, "augmentation": "dihedral (8)" + (f", gamma jitter exp(+-{c['gammaJitter']})" if c["gammaJitter"] else ""),
+            "tileLR": lr_tile, "augmentation": "dihedral (8)" + (f", gamma jitter exp(+-{c['gammaJitter']})" if c["gammaJitter"] else "")
+                            + (", any 4x sampling phase (16)" if c["phaseJitter"] else ""),
             "initFrom": c.get("init"),
             "grownFrom": grown_from,
             "weightAverage": {"kind": "ema", "decay": ema_decay} if ema_decay > 0 else None,

@@ -32,6 +32,8 @@ export interface TrainConfig {
   depth?: number;
   /** Decay of an exponential moving average of the weights, validated and exported instead (0 = off). */
   ema?: number;
+  /** Sample training tiles at any of the 16 phases of the 4x grid instead of 4-aligned only. */
+  phaseJitter?: boolean;
   [k: string]: unknown;
 }
 

@@ -82,7 +82,8 @@ def test_single_images_for_five_frames(capsys, tmp_path):
 
 @pytest.mark.parametrize("bad,needle", [({"modality": "xray"}, "'modality'"), ({"frames": 3}, "'frames'"),
                                         ({"steps": -1}, "'steps'"), ({"arch": "vgg"}, "'arch'"),
-                                        ({"data": []}, "'data'"), ({"tile": 12}, "'tile'")])
+                                        ({"data": []}, "'data'"), ({"tile": 12}, "'tile'"),
+                                        ({"ema": 1.5}, "'ema'"), ({"phaseJitter": "yes"}, "'phaseJitter'")])
 def test_bad_config_values(capsys, tmp_path, bad, needle):
     tifffile.imwrite(str(tmp_path / "ok.tif"), synthetic_hr(96, 96, 1))
     status, err = train(capsys, tmp_path, **{"data": [str(tmp_path / "ok.tif")], **bad})

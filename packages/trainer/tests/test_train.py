@@ -47,6 +47,18 @@ def tiny_config(tiny_dataset, tmp_path):
     }
 
 
+def test_phase_jitter_samples_every_4x_phase(tiny_dataset):
+    spec = degradation_spec("fluo")
+    split = split_data([str(tiny_dataset)], None, 0.0, None, 1, 64, spec, np.random.default_rng(0))
+    fr = split.train[0].frames[0]
+    for any_phase, phases in ((False, {(0, 0)}), (True, {(a, b) for a in range(4) for b in range(4)})):
+        sampler = TileSampler(split.train, 1, 16, spec, np.random.default_rng(1), any_phase=any_phase)
+        seen = {(y % 4, x % 4) for y, x in (sampler._position(fr) for _ in range(400))}
+        assert seen == phases
+        xs, ys = sampler.sample(4)
+        assert xs.shape == (4, 1, 16, 16) and ys.shape == (4, 1, 64, 64) and np.isfinite(xs).all()
+
+
 def test_tiny_training_lowers_loss_and_exports(tiny_config, tiny_dataset, tmp_path):
     p, events = run_cli(tiny_config, tmp_path)
     assert p.returncode == 0, p.stderr[-2000:]

@@ -96,6 +96,7 @@ export async function trainCommand(args: TrainArgs, print: (s: string) => void):
   if (args.width !== undefined) config.width = args.width;
   if (args.depth !== undefined) config.depth = args.depth;
   if (args.ema !== undefined) config.ema = args.ema;
+  if (args.phaseJitter !== undefined) config.phaseJitter = args.phaseJitter;
   if (args.command !== undefined) config.command = args.command;
   if (args.init !== undefined) config.init = (await resolveModel(args.init)).dir;
 
