@@ -266,15 +266,17 @@ test('train runs the trainer, checks the export with onnxruntime and the model r
   // three 160x160 HR images with structure at several scales
   for (let k = 0; k < 3; k++) writeFileSync(join(data, `hr${k}.tif`), tiff([u8Page(160, 160, (x, y) => pattern(k)(x / 5, y / 5) + 30 * Math.sin(x / 2 + y / 3 + k))]));
   const out = join(work, 'trained');
-  const r = await pssr(['train', '--data', data, '--modality', 'em', '--steps', '3', '--width', '8', '--depth', '1', '--device', 'cpu', '--seed', '1', '--out', out]);
+  const r = await pssr(['train', '--data', data, '--modality', 'em', '--steps', '3', '--width', '8', '--depth', '1', '--device', 'cpu', '--seed', '1', '--ema', '0.9', '--phase-jitter', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /final validation: PSNR [\d.]+ dB \(bicubic [\d.]+, bilinear [\d.]+\)/);
   assert.match(r.stdout, /ONNX export checked with onnxruntime-node 1\.29\.0: max abs difference/);
-  const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { export: { maxAbsDiff: number; checkedWith: string }; training: { command: string; steps: number } };
+  const card = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { export: { maxAbsDiff: number; checkedWith: string }; training: { command: string; steps: number; augmentation: string; weightAverage: unknown } };
   assert.ok(card.export.maxAbsDiff >= 0 && card.export.maxAbsDiff < 1e-3, String(card.export.maxAbsDiff));
   assert.equal(card.export.checkedWith, 'onnxruntime-node 1.29.0');
   assert.match(card.training.command, /^pssr train --data .* --steps 3 /);
   assert.equal(card.training.steps, 3);
+  assert.deepEqual(card.training.weightAverage, { kind: 'ema', decay: 0.9 });
+  assert.match(card.training.augmentation, /any 4x sampling phase/);
   const output = join(outDir('trained'), 'restored.tif');
   const restored = await pssr(['restore', input, '-o', output, '--model', out, '--device', 'cpu']);
   assert.equal(restored.code, 0, restored.stderr);
@@ -292,4 +294,7 @@ test('train with bad input fails with a short message and exit 2', async () => {
   const usage = await pssr(['train', '--data', empty, '--out', join(work, 'never')]);
   assert.equal(usage.code, 2);
   assert.match(usage.stderr, /--modality/);
+  const ema = await pssr(['train', '--data', empty, '--modality', 'em', '--ema', '2', '--out', join(work, 'never')]);
+  assert.equal(ema.code, 2);
+  assert.match(ema.stderr, /weight-averaging decay must be 0 \(off\) or between 0 and 1/);
 });

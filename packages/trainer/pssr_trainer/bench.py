@@ -30,9 +30,9 @@ def main(threads: int = 2, repeats: int = 3, as_json: bool = False) -> int:
     torch.set_num_threads(threads)
     rows = []
     cases = [
-        ("fast", "width 32, depth 6 (bundled models)", FastNet(1, 32, 6), [1, 1, 256, 256], 1),
+        ("fast", "width 32, depth 6 (bundled fluo)", FastNet(1, 32, 6), [1, 1, 256, 256], 1),
         ("fast", "width 32, depth 6, 5 frames (fluo-mf)", FastNet(5, 32, 6), [1, 5, 256, 256], 1),
-        ("fast", "width 48, depth 8 (trainer default)", FastNet(1, 48, 8), [1, 1, 256, 256], 1),
+        ("fast", "width 48, depth 8 (trainer default, bundled em)", FastNet(1, 48, 8), [1, 1, 256, 256], 1),
         ("pssr", "base 64 (published width)", PSSRUNet(1, 64), [1, 1, 128, 128], 4),
         ("pssr", "base 32 (reduced, trained here)", PSSRUNet(1, 32), [1, 1, 128, 128], 4),
     ]
