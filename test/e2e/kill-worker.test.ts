@@ -44,7 +44,7 @@ test('SIGKILL mid-restore: no partial result; another worker takes the job over 
   const up = await fetch(`${svc.base}/v1/stacks?name=stack.tif`, { method: 'POST', headers: { ...lab, 'content-type': 'image/tiff' }, body: await readFile(path) });
   assert.equal(up.status, 201);
   const stackId = ((await up.json()) as { id: string }).id;
-  const submit = await api(svc.base, lab, 'POST', '/v1/jobs', { type: 'restore', stackId, model: 'em', options: { tileSize: 48, batchSize: 1 } });
+  const submit = await api(svc.base, lab, 'POST', '/v1/jobs', { type: 'restore', stackId, model: 'em', options: { tileSize: 80, batchSize: 1 } });
   assert.equal(submit.status, 202, JSON.stringify(submit.json));
   const jobId = submit.json.id as string;
 

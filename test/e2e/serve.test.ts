@@ -96,7 +96,7 @@ test('npm run serve: migrates, serves, restores; SIGTERM drains the API and lets
   const long = join(dir.path, 'long.tif');
   await makePatternStack(long, 4, 96, 96);
   const up2 = await fetch(`${base}/v1/stacks`, { method: 'POST', headers: { ...auth, 'content-type': 'image/tiff' }, body: await readFile(long) });
-  const job2 = await api(base, auth, 'POST', '/v1/jobs', { type: 'restore', stackId: ((await up2.json()) as { id: string }).id, model: 'em', options: { tileSize: 48, batchSize: 1 } });
+  const job2 = await api(base, auth, 'POST', '/v1/jobs', { type: 'restore', stackId: ((await up2.json()) as { id: string }).id, model: 'em', options: { tileSize: 80, batchSize: 1 } });
   let signalled = false;
   const events = await followEvents(base, auth, job2.json.id, (e) => {
     if (!signalled && e.event === 'progress' && e.data.progress > 0.03) {

@@ -90,7 +90,7 @@ test('DELETE on a running restore stops it within seconds; the events end with d
   const up = await fetch(`${svc.base}/v1/stacks?name=long.tif`, { method: 'POST', headers: { ...lab, 'content-type': 'image/tiff' }, body: await readFile(path) });
   const stackId = ((await up.json()) as { id: string }).id;
   // Tiny tiles, one per batch, with the bundled em model: many steps, so it is still running when canceled.
-  const submit = await api(svc.base, lab, 'POST', '/v1/jobs', { type: 'restore', stackId, model: 'em', options: { tileSize: 48, batchSize: 1 } });
+  const submit = await api(svc.base, lab, 'POST', '/v1/jobs', { type: 'restore', stackId, model: 'em', options: { tileSize: 80, batchSize: 1 } });
   assert.equal(submit.status, 202, JSON.stringify(submit.json));
   const jobId = submit.json.id as string;
   const cancel: { request: Promise<{ status: number; json: any }> | null; at: number } = { request: null, at: 0 };
