@@ -25,6 +25,11 @@ export interface TiffWritePlan {
   projectedBytes: number;
   rowsPerStrip: number;
   stripsPerFrame: number;
+  /**
+   * 'contiguous' (uncompressed): every frame's pixels back to back, as ImageJ writes and reads a stack
+   * (first IFD, pixel block, the other IFDs). 'per-page' (deflate): each page's strips then its IFD.
+   */
+  layout: 'contiguous' | 'per-page';
 }
 
 /** Classic TIFF offsets are 32-bit; switch to BigTIFF with a margin below 4 GiB. */
@@ -66,7 +71,7 @@ export function planTiffWrite(info: StackInfo, opts: Pick<TiffWriterOptions, 'co
     return (bigtiff ? 16 : 8) + 1024 + info.frames * (frameBound + ifd + 16);
   };
   const bigtiff = opts.bigtiff === 'always' || (opts.bigtiff !== 'never' && projected(false) > CLASSIC_TIFF_MAX_BYTES);
-  return { bigtiff, projectedBytes: projected(bigtiff), rowsPerStrip, stripsPerFrame };
+  return { bigtiff, projectedBytes: projected(bigtiff), rowsPerStrip, stripsPerFrame, layout: compressed ? 'per-page' : 'contiguous' };
 }
 
 /** Java-style escapes keep the ASCII tag ASCII (newlines kept); ImageJ decodes them (`unit=\u00B5m`). */
@@ -251,6 +256,9 @@ export async function createTiffStackWriter(path: string, info: StackInfo, opts:
   }
   const writer = new TiffStackWriter(path, target, partial, handle, info, plan, opts);
   try {
+    if (!plan.bigtiff && (writer.contiguous?.end ?? 0) > 0xffffffff) {
+      throw fail('INVALID_ARGUMENT', path, 'the stack needs more than 4 GiB, the most a classic TIFF holds; allow BigTIFF');
+    }
     if (opts.compression !== 'deflate') {
       const fs = await statfs(folder).catch(() => undefined);
       const free = fs ? fs.bavail * fs.bsize : Number.POSITIVE_INFINITY;
@@ -266,7 +274,20 @@ export async function createTiffStackWriter(path: string, info: StackInfo, opts:
   return writer;
 }
 
+/** Where the contiguous layout puts each frame's pixels and IFD; fixed before the first frame is written. */
+interface ContiguousLayout {
+  firstIfdPos: number;
+  /** The pixel block: frame i's strips start at pixelStart + i * frameBytes. */
+  pixelStart: number;
+  frameBytes: number;
+  /** The IFDs of frames 2..N, after the pixel block; all the same size (same tags, same value counts). */
+  ifdStart: number;
+  ifdStride: number;
+  end: number;
+}
+
 class TiffStackWriter implements FrameSink {
+  /** End of what is written so far (per-page layout). */
   private pos = 0;
   private framesWritten = 0;
   private state: 'open' | 'failed' | 'committed' | 'aborted' = 'open';
@@ -278,6 +299,7 @@ class TiffStackWriter implements FrameSink {
   private readonly bigtiff: boolean;
   private readonly compressed: boolean;
   private readonly software: string;
+  readonly contiguous: ContiguousLayout | undefined;
 
   constructor(
     private readonly path: string,
@@ -291,6 +313,32 @@ class TiffStackWriter implements FrameSink {
     this.bigtiff = plan.bigtiff;
     this.compressed = opts.compression === 'deflate';
     this.software = opts.software ?? 'PSSR';
+    this.contiguous = plan.layout === 'contiguous' ? this.contiguousLayout() : undefined;
+  }
+
+  /** Sizes the IFDs from placeholder offsets: their length depends on the tags and counts, not the values. */
+  private contiguousLayout(): ContiguousLayout {
+    const { frames, width, height, dtype } = this.info;
+    const zeros = new Array<number>(this.plan.stripsPerFrame).fill(0);
+    const ifdBytes = (first: boolean): number => encodeIfd(this.pageEntries(zeros, zeros, first), 0, this.bigtiff).bytes.length;
+    const firstIfdPos = this.bigtiff ? 16 : 8;
+    const frameBytes = width * height * bytesPerSample(dtype);
+    const pixelStart = this.align(firstIfdPos + ifdBytes(true), 16);
+    const ifdStart = this.align(pixelStart + frames * frameBytes, 8);
+    const ifdStride = this.align(ifdBytes(false), 8);
+    return { firstIfdPos, pixelStart, frameBytes, ifdStart, ifdStride, end: ifdStart + (frames - 1) * ifdStride };
+  }
+
+  /** Where frame `framesWritten`'s strips and IFD go. */
+  private place(stripBytes: number): { dataStart: number; ifdPos: number; room: number } {
+    const c = this.contiguous;
+    const i = this.framesWritten;
+    if (c) {
+      const dataStart = c.pixelStart + i * c.frameBytes;
+      return i === 0 ? { dataStart, ifdPos: c.firstIfdPos, room: c.pixelStart - c.firstIfdPos } : { dataStart, ifdPos: c.ifdStart + (i - 1) * c.ifdStride, room: c.ifdStride };
+    }
+    const dataStart = this.align(this.pos, 8);
+    return { dataStart, ifdPos: this.align(dataStart + stripBytes, this.bigtiff ? 8 : 2), room: Number.POSITIVE_INFINITY };
   }
 
   async writeHeader(): Promise<void> {
@@ -347,7 +395,7 @@ class TiffStackWriter implements FrameSink {
     // zlib runs on the libuv thread pool, off the event loop.
     if (this.compressed) strips = await Promise.all(strips.map((strip) => deflate(strip)));
 
-    const dataStart = this.align(this.pos, 8);
+    const { dataStart, ifdPos, room } = this.place(strips.reduce((sum, strip) => sum + strip.length, 0));
     const offsets: number[] = [];
     const counts: number[] = [];
     let p = dataStart;
@@ -358,9 +406,9 @@ class TiffStackWriter implements FrameSink {
     }
     const first = this.framesWritten === 0;
     const entries = this.pageEntries(offsets, counts, first);
-    const ifdPos = this.align(p, this.bigtiff ? 8 : 2);
     const ifd = encodeIfd(entries, ifdPos, this.bigtiff);
-    const end = ifdPos + ifd.bytes.length;
+    if (ifd.bytes.length > room) throw new PssrError('INTERNAL', `${this.path}: IFD ${this.framesWritten + 1} outgrew its precomputed place`, false);
+    const end = Math.max(this.pos, ifdPos + ifd.bytes.length);
     if (!this.bigtiff && end > 0xffffffff) {
       throw fail('INVALID_ARGUMENT', this.path, 'the output passed 4 GiB, the most a classic TIFF holds; allow BigTIFF (bigtiff auto or always)');
     }
