@@ -5,6 +5,10 @@ set -euo pipefail
 need=()
 /usr/bin/python3 -c "import torch, torchvision, onnx, tifffile, skimage, pytest" 2>/dev/null || \
   need+=(python3-torch python3-torchvision python3-onnx python3-tifffile python3-skimage python3-pytest python3-numpy)
+# Real ImageJ 1.x (libij-java: the ij.jar that Debian's `imagej` runs) and a JDK, whose single-file source
+# launcher runs the ImageJ check of the TIFF tests headless (no display, so no Xvfb).
+[ -f /usr/share/java/ij.jar ] || need+=(libij-java)
+java --list-modules 2>/dev/null | grep -q '^jdk.compiler@' || need+=(default-jdk-headless)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

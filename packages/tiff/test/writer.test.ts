@@ -4,40 +4,8 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isPssrError, type DType, type FrameArray, type StackInfo } from '@pssr/core';
 import { createTiffStackWriter, openTiffStack, planTiffWrite, CLASSIC_TIFF_MAX_BYTES } from '@pssr/tiff';
+import { concat, makeFrame } from './helpers/frames.js';
 import { decodeArray, pyRead, tempDir } from './helpers/python.js';
-
-/** Deterministic frames that include each dtype's extremes, so clipping or byte-order bugs show. */
-function makeFrame(dtype: DType, length: number, seed: number): FrameArray {
-  let state = (seed * 2654435761) >>> 0 || 1;
-  const next = (): number => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
-  if (dtype === 'uint8') {
-    const a = Uint8Array.from({ length }, () => Math.floor(next() * 256));
-    a[0] = 0;
-    a[length - 1] = 255;
-    return a;
-  }
-  if (dtype === 'uint16') {
-    const a = Uint16Array.from({ length }, () => Math.floor(next() * 65536));
-    a[0] = 0;
-    a[length - 1] = 65535;
-    return a;
-  }
-  const a = Float32Array.from({ length }, () => (next() - 0.5) * 2000);
-  a[0] = -3.5e30;
-  a[length - 1] = 1e-30;
-  return a;
-}
-
-function concat(frames: FrameArray[]): Buffer {
-  return Buffer.concat(frames.map((f) => Buffer.from(f.buffer, f.byteOffset, f.byteLength)));
-}
 
 async function expectCode(promise: Promise<unknown>, code: string): Promise<string> {
   try {
