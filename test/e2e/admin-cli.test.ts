@@ -23,7 +23,7 @@ async function pssr(...args: string[]): Promise<string[]> {
   const program = new Command();
   program.exitOverride();
   program.configureOutput({ writeErr: () => {}, writeOut: () => {} });
-  registerAdminCommands(program, { out: (l) => lines.push(l), env: { DATABASE_URL: svc.tdb.url } });
+  registerAdminCommands(program, { out: (l) => lines.push(l), databaseUrl: svc.tdb.url });
   await program.parseAsync(['node', 'pssr', ...args]);
   return lines;
 }

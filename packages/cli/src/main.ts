@@ -6,6 +6,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT_OK, reportError } from './output.js';
 import { VERSION } from './version.js';
+import { loadCliConfig, type CliConfig } from '@pssr/config';
 import { registerAdminCommands } from './commands/admin.js';
 
 type Print = (s: string) => void;
@@ -48,7 +49,7 @@ function emaDecay(value: string): number {
 
 const deviceOption = () => new Option('--device <device>', 'where onnxruntime runs: CUDA when available (auto), or cpu / cuda').choices(['auto', 'cpu', 'cuda']).default('auto');
 
-export function buildProgram(print: Print): Command {
+export function buildProgram(print: Print, config: CliConfig = loadCliConfig()): Command {
   const program = new Command('pssr')
     .description('PSSR: point-scanning super-resolution (Fang et al.): restore 4x undersampled microscopy stacks')
     .version(VERSION)
@@ -171,28 +172,29 @@ export function buildProgram(print: Print): Command {
           command: ['pssr', ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
         },
         print,
+        config.python,
       );
     });
 
   // Service administration (API keys in Postgres). @pssr/db is loaded only when an admin command runs, so
   // restoring on a laptop needs neither Postgres nor the generated Prisma client.
-  registerAdminCommands(program);
+  registerAdminCommands(program, { out: (l) => print(`${l}\n`), databaseUrl: config.databaseUrl });
 
   return program;
 }
 
 /** Runs the command line (without node and script) and sets the exit status. */
 export async function run(argv: string[]): Promise<void> {
-  const debug = process.env.PSSR_DEBUG === '1';
+  const config = loadCliConfig();
   // `pssr models | head` closes stdout early: not an error.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
   });
-  const program = buildProgram((s) => process.stdout.write(s));
+  const program = buildProgram((s) => process.stdout.write(s), config);
   try {
     await program.parseAsync(argv, { from: 'user' });
     process.exitCode = EXIT_OK;
   } catch (err) {
-    process.exitCode = reportError(err, debug);
+    process.exitCode = reportError(err, config.debug);
   }
 }

@@ -34,6 +34,16 @@ export interface AxisPlan {
   halo: number;
 }
 
+/**
+ * Smallest LR tile edge (incl. halo) for a card's halo and multiple: the halo on both sides plus a core of
+ * twice the blend width, so neighbouring cores overlap by the blend and any point lies in at most two.
+ * Used by the engine, the CLI and the API's submission check alike.
+ */
+export function minTileSize(tile: Pick<TileSpec, 'halo' | 'multiple'>): number {
+  return 2 * tile.halo + 2 * blendWidth(tile);
+}
+
+/** `source` names what the size came from in the caller's words (`--tile`, `options.tileSize`, a card). */
 export function validateTileSpec(tile: TileSpec, source = 'tile'): void {
   const { size, halo, multiple } = tile;
   const int = (v: number) => Number.isInteger(v);
@@ -41,12 +51,11 @@ export function validateTileSpec(tile: TileSpec, source = 'tile'): void {
   if (!int(halo) || halo < 0 || halo % multiple !== 0) {
     throw new PssrError('INVALID_ARGUMENT', `${source}: halo must be a non-negative multiple of ${multiple} (got ${halo}).`);
   }
-  // Cores overlap by the blend width; at least twice that keeps any point inside at most two cores.
-  const minCore = 2 * blendWidth(tile);
-  if (!int(size) || size % multiple !== 0 || size - 2 * halo < minCore) {
+  const min = minTileSize(tile);
+  if (!int(size) || size % multiple !== 0 || size < min) {
     throw new PssrError(
       'INVALID_ARGUMENT',
-      `${source}: tile size must be a multiple of ${multiple} and at least ${2 * halo + minCore} (halo ${halo} on each side plus a core of ${minCore}); got ${size}.`,
+      `${source}: tile size must be a multiple of ${multiple} and at least ${min} (halo ${halo} on each side plus a core of ${min - 2 * halo}); got ${size}.`,
     );
   }
 }
@@ -58,7 +67,7 @@ const roundDown = (v: number, m: number) => Math.floor(v / m) * m;
  * Minimum overlap of neighbouring cores, in LR pixels: the width of the cross-fade. Half the halo (at least
  * one `multiple`) gives a ramp of 2*halo HR pixels, smooth to the eye, for a modest amount of extra work.
  */
-export function blendWidth(tile: TileSpec): number {
+export function blendWidth(tile: Pick<TileSpec, 'halo' | 'multiple'>): number {
   return Math.max(tile.multiple, roundUp(Math.ceil(tile.halo / 2), tile.multiple));
 }
 

@@ -1,5 +1,10 @@
 /** Sample types the engine reads and writes. */
-export type DType = 'uint8' | 'uint16' | 'float32';
+export const DTYPES = ['uint8', 'uint16', 'float32'] as const;
+export type DType = (typeof DTYPES)[number];
+
+export function isDType(value: string): value is DType {
+  return (DTYPES as readonly string[]).includes(value);
+}
 export type FrameArray = Uint8Array | Uint16Array | Float32Array;
 /** What the frame axis of a stack means: time (a time-lapse) or depth (a z-stack). */
 export type FrameAxis = 'T' | 'Z';

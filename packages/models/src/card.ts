@@ -2,7 +2,7 @@
  * Model card validation (docs/CONTRACTS.md "Model card"). Every field the engine or the service relies on
  * is checked, and a bad card is refused with MODEL_CARD_INVALID naming the file and the field.
  */
-import { PssrError, blendWidth } from '@pssr/core';
+import { PssrError, minTileSize } from '@pssr/core';
 import type { ModelCard } from '@pssr/core';
 
 type Json = Record<string, unknown>;
@@ -72,8 +72,8 @@ export function parseModelCard(json: unknown, source: string): ModelCard {
   const tile = r.object(c, 'tile');
   const multiple = r.number(tile, 'multiple', 'tile.multiple', posInt, 'a positive integer');
   const halo = r.number(tile, 'halo', 'tile.halo', (n) => nonNegInt(n) && n % multiple === 0, `a non-negative multiple of tile.multiple (${multiple})`);
-  const minSize = 2 * halo + blendWidth({ size: 0, halo, multiple }) + multiple;
-  r.number(tile, 'size', 'tile.size', (n) => posInt(n) && n % multiple === 0 && n >= minSize, `a multiple of tile.multiple (${multiple}) of at least ${minSize} (2 x halo plus a core)`);
+  const minSize = minTileSize({ halo, multiple });
+  r.number(tile, 'size', 'tile.size', (n) => posInt(n) && n % multiple === 0 && n >= minSize, `a multiple of tile.multiple (${multiple}) of at least ${minSize} (2 x halo plus the smallest core the engine blends)`);
 
   const norm = r.object(c, 'normalization');
   const mode = r.oneOf(norm, 'mode', 'normalization.mode', ['percentile', 'range'] as const);

@@ -5,6 +5,7 @@
 export * from './types.js';
 export { jobOptions, DEFAULT_ATTEMPTS, BACKOFF_DELAY_MS, MAX_PRIORITY, type RetryPolicy } from './options.js';
 export { isJobPayload, checkJobPayload } from './payload.js';
+export * from './job-options.js';
 export { QueueUnavailableError, isQueueUnavailableError } from './redis.js';
 export { createProducer, type Producer, type ProducerOptions } from './producer.js';
 export { createConsumer, checkProcessors, toQueueError, type Consumer, type ConsumerOptions } from './consumer.js';

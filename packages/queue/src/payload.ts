@@ -1,9 +1,6 @@
-import { FormatRegistry } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
+import './formats.js';
 import { PAYLOAD_SCHEMAS, type JobName, type JobPayload } from './types.js';
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-if (!FormatRegistry.Has('uuid')) FormatRegistry.Set('uuid', (v) => UUID.test(v));
 
 export function isJobPayload(name: JobName, data: unknown): data is JobPayload {
   return Value.Check(PAYLOAD_SCHEMAS[name], data);

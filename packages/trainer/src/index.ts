@@ -42,7 +42,7 @@ export type TrainEvent = { event: 'start' | 'progress' | 'validation' | 'done' |
 export interface RunTrainingOptions {
   onEvent?: (e: TrainEvent) => void;
   signal?: AbortSignal;
-  /** Python interpreter; default $PSSR_PYTHON or /usr/bin/python3. */
+  /** Python interpreter (the caller's configuration, PSSR_PYTHON); default /usr/bin/python3. */
   python?: string;
 }
 
@@ -51,9 +51,7 @@ export function trainerPythonPath(): string {
   return fileURLToPath(new URL('..', import.meta.url));
 }
 
-export function defaultPython(): string {
-  return process.env['PSSR_PYTHON'] || '/usr/bin/python3';
-}
+export const DEFAULT_PYTHON = '/usr/bin/python3';
 
 const EVENTS = new Set(['start', 'progress', 'validation', 'done', 'error']);
 const STDERR_KEEP = 40;
@@ -71,7 +69,7 @@ export async function runTraining(config: TrainConfig, opts: RunTrainingOptions 
 }
 
 function runProcess(configPath: string, opts: RunTrainingOptions): Promise<{ out: string; card: ModelCard }> {
-  const python = opts.python ?? defaultPython();
+  const python = opts.python ?? DEFAULT_PYTHON;
   const pythonPath = [trainerPythonPath(), process.env['PYTHONPATH']].filter(Boolean).join(delimiter);
   return new Promise((resolve, reject) => {
     const child = spawn(python, ['-m', 'pssr_trainer', 'train', '--config', configPath], {

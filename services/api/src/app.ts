@@ -5,13 +5,14 @@
  */
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyInstance } from 'fastify';
+import AjvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import multipart from '@fastify/multipart';
 import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { listBundledModels } from '@pssr/models';
-import type { ApiConfig } from './config.js';
+import type { ApiConfig } from '@pssr/config';
 import { ApiError, problemHandler, sendProblem } from './errors.js';
 import { clientsPlugin, type AppClients } from './plugins/clients.js';
 import { authPlugin } from './plugins/auth.js';
@@ -38,6 +39,22 @@ export interface BuildAppOptions {
   adminDashboard?: boolean;
 }
 
+/**
+ * JSON bodies are validated as sent: JSON has numbers, booleans and arrays, so "80", [80] or true are refused
+ * where a number is expected, never turned into 80. Query strings, path parameters and headers are text and
+ * are coerced (`?limit=50`, a repeated `status=`).
+ */
+function bodiesWithoutCoercion(): ValidatorFactory {
+  const coercing = AjvCompiler();
+  const exact = AjvCompiler();
+  return (externalSchemas, options) => {
+    const forText = coercing(externalSchemas, options);
+    const ajvOptions = options?.mode === 'JTD' ? undefined : options;
+    const forBody = exact(externalSchemas, { ...ajvOptions, customOptions: { ...ajvOptions?.customOptions, coerceTypes: false } });
+    return (route) => (route.httpPart === 'body' ? forBody(route) : forText(route));
+  };
+}
+
 export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
@@ -49,6 +66,7 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
     bodyLimit: 1024 * 1024,
     trustProxy: true,
     return503OnClosing: true,
+    schemaController: { compilersFactory: { buildValidator: bodiesWithoutCoercion() } },
     ajv: {
       customOptions: {
         // The job body is a tagged union on `type` (one clear UNKNOWN_JOB_TYPE error), and unknown properties

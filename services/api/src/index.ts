@@ -1,4 +1,3 @@
 export { buildApp, registerBundledModels, API_VERSION, type BuildAppOptions } from './app.js';
-export { loadApiConfig, storageFromEnv, type ApiConfig, type StorageSettings } from './config.js';
 export { ApiError, toProblem, type ApiErrorCode, type Problem } from './errors.js';
 export type { AppClients } from './plugins/clients.js';

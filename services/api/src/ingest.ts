@@ -71,8 +71,7 @@ class Fanout extends Writable {
 
 /** Validates a spooled TIFF against the server's limits; throws the tiff PssrError (mapped to 4xx). */
 export async function inspectSpooled(app: FastifyInstance, path: string): Promise<StackInfo> {
-  const u = app.config.uploads;
-  return inspectTiff(path, { limits: { maxFramePixels: u.maxFramePixels, maxFrames: u.maxFrames, maxTotalBytes: u.maxBytes * 64 } });
+  return inspectTiff(path, { limits: { ...app.config.limits, maxTotalBytes: app.config.uploads.maxBytes * 64 } });
 }
 
 export async function sha256OfFile(path: string): Promise<string> {

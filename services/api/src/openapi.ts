@@ -2,7 +2,7 @@
  * The OpenAPI document, generated from the route schemas. `npm run openapi -w @pssr/api` writes it to
  * services/api/openapi.json (committed); test/openapi.test.ts fails when the code and that file drift apart.
  */
-import { loadApiConfig } from './config.js';
+import { loadApiConfig } from '@pssr/config';
 import { buildApp } from './app.js';
 import type { AppClients } from './plugins/clients.js';
 

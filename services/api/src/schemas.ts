@@ -3,6 +3,7 @@
  * dropped, so internals cannot leak) and generate the OpenAPI document.
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
+import { ModelRefSchema, RestoreTuningSchema, TrainParamsSchema } from '@pssr/queue';
 
 const Uuid = (description?: string) => Type.String({ format: 'uuid', ...(description ? { description } : {}) });
 const DateTimeString = Type.String({ format: 'date-time' });
@@ -94,46 +95,21 @@ export const PartParams = Type.Object({ id: Uuid(), part: Type.Integer({ minimum
 
 // ---- jobs ----------------------------------------------------------------------------------------------------
 
-const ModelRef = Type.String({
-  minLength: 1,
-  maxLength: 200,
-  description: 'A model name (your group\'s latest version, else the public one), name@version, or a model id.',
-});
-
+// Job options are typed once in @pssr/queue; the worker reads the stored options with the same schemas.
 export const RestoreJobBody = Type.Object(
   {
     type: Type.Literal('restore'),
     stackId: Uuid('The low-resolution stack to restore.'),
-    model: Type.Optional(ModelRef),
+    model: Type.Optional(ModelRefSchema),
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Name of the result stack.' })),
-    options: Type.Optional(
-      Type.Object(
-        {
-          batchSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 256, description: 'Tiles per inference batch (default: the engine picks).' })),
-          tileSize: Type.Optional(Type.Integer({ minimum: 16, maximum: 4096, description: 'LR tile edge incl. halo (default: the model card).' })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
+    options: Type.Optional(RestoreTuningSchema),
   },
   { additionalProperties: false, title: 'RestoreJobRequest' },
 );
 export type RestoreJobBody = Static<typeof RestoreJobBody>;
 
 export const TrainJobBody = Type.Object(
-  {
-    type: Type.Literal('train'),
-    stackIds: Type.Array(Uuid(), { minItems: 1, maxItems: 64, uniqueItems: true, description: 'High-resolution stacks to train on.' }),
-    name: Type.String({ pattern: '^[a-z0-9][a-z0-9._-]{0,63}$', description: 'Name to register the trained model under (lower case).' }),
-    modality: Type.Union([Type.Literal('em'), Type.Literal('fluo')]),
-    frames: Type.Optional(Type.Union([Type.Literal(1), Type.Literal(5)])),
-    steps: Type.Optional(Type.Integer({ minimum: 1, maximum: 10_000_000 })),
-    minutes: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 7 * 24 * 60 })),
-    arch: Type.Optional(Type.Union([Type.Literal('fast'), Type.Literal('pssr')])),
-    init: Type.Optional(ModelRef),
-    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 2 ** 31 - 1 })),
-    valFraction: Type.Optional(Type.Number({ minimum: 0, maximum: 0.5 })),
-  },
+  { type: Type.Literal('train'), ...TrainParamsSchema.properties },
   { additionalProperties: false, title: 'TrainJobRequest' },
 );
 export type TrainJobBody = Static<typeof TrainJobBody>;

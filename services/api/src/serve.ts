@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@pssr/db';
-import { loadApiConfig } from './config.js';
+import { loadApiConfig } from '@pssr/config';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = resolve(here, '../../..');

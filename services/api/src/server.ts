@@ -3,7 +3,7 @@
  * requests in flight (event streams are ended), close the clients, exit. `npm run api`.
  */
 import { buildApp } from './app.js';
-import { loadApiConfig } from './config.js';
+import { loadApiConfig } from '@pssr/config';
 
 const config = loadApiConfig();
 const app = await buildApp(config);

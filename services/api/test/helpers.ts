@@ -1,6 +1,7 @@
 /** An API app per test file on real Postgres (fresh schema), Redis (own prefix) and storage. */
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type ApiConfig } from '../src/index.js';
+import type { ApiConfig } from '@pssr/config';
+import { buildApp } from '../src/index.js';
 import {
   dropRedisPrefix,
   freshDatabase,

@@ -2,6 +2,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { resolveModel } from '@pssr/models';
 import { createConsumer, createProducer } from '@pssr/queue';
 import { makePatternStack } from '../../../test/e2e/support/stacks.js';
 import { problem, startApi, type TestApi } from './helpers.js';
@@ -34,7 +35,7 @@ before(async () => {
     groupId: a.groupId,
     name: 'lab-em',
     sha256: 'a'.repeat(64),
-    card: { name: 'lab-em', version: '1', modality: 'em' },
+    card: { ...(await resolveModel('em')).card, name: 'lab-em', version: '1' } as unknown as Record<string, unknown>,
     storageKey: 'models/none',
   });
 });
@@ -185,7 +186,7 @@ test('DELETE cancels a queued job: removed from the queue, events end with done;
 test('fairness through the API: with lab-a\'s 8 restore jobs waiting, lab-b\'s one job starts second', async () => {
   // The queue's rule (packages/queue README): priority = 1 + the group's jobs already waiting, so the k-th
   // waiting job of any group runs before the (k+1)-th of any other.
-  await api.tdb.db.models.registerTrained({ groupId: b.groupId, name: 'lab-em', sha256: 'b'.repeat(64), card: { name: 'lab-em' }, storageKey: 'models/none-b' });
+  await api.tdb.db.models.registerTrained({ groupId: b.groupId, name: 'lab-em', sha256: 'b'.repeat(64), card: { ...(await resolveModel('em')).card, name: 'lab-em', version: '1' } as unknown as Record<string, unknown>, storageKey: 'models/none-b' });
   const aJobs: string[] = [];
   for (let i = 0; i < 8; i++) {
     const res = await submit(a, { type: 'restore', stackId: stackA, model: 'lab-em' });

@@ -6,7 +6,7 @@ import type { DbWithClient, JobRecord, JsonObject } from '@pssr/db';
 import { isStorageError, type ObjectStore } from '@pssr/storage';
 import { PssrError } from '@pssr/core';
 import type { JobContext } from '@pssr/queue';
-import type { WorkerConfig } from './config.js';
+import type { WorkerConfig } from '@pssr/config';
 
 export interface WorkerDeps {
   config: WorkerConfig;

@@ -1,4 +1,3 @@
 export { startWorker, failureOf, type RunningWorker, type StartWorkerOptions } from './worker.js';
-export { loadWorkerConfig, workerStorageFromEnv, type WorkerConfig, type WorkerDevice } from './config.js';
 export { processRestore, resultStorageKey } from './restore.js';
 export { processTrain, modelStorageKey } from './train.js';

@@ -3,7 +3,7 @@
  * running ones finish (give it a termination grace period longer than a job); a second SIGTERM/SIGINT hands
  * running jobs back at once (they are retried by another worker).
  */
-import { loadWorkerConfig } from './config.js';
+import { loadWorkerConfig } from '@pssr/config';
 import { startWorker } from './worker.js';
 
 const config = loadWorkerConfig();

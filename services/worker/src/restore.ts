@@ -8,42 +8,75 @@ import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { PssrError, type StackInfo } from '@pssr/core';
-import { toStackMetadata, type JobRecord } from '@pssr/db';
-import { RestoreEngine, type RestoreTiming } from '@pssr/inference';
+import { PssrError, validateTileSpec, type StackInfo } from '@pssr/core';
+import { toStackMetadata, type JobRecord, type ModelRecord, type StackRecord } from '@pssr/db';
+import { RestoreEngine, type ModelBundle, type RestoreProgress, type RestoreTiming } from '@pssr/inference';
 import { sha256File } from '@pssr/models';
-import type { JobContext } from '@pssr/queue';
+import { parseRestoreOptions, type JobContext, type RestoreJobOptions } from '@pssr/queue';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
-import { CancelWatch, ProgressWriter, beginJob, downloadStack, type WorkerDeps } from './context.js';
+import { beginJob, downloadStack, type JobRun, type WorkerDeps } from './context.js';
 import { materializeModel } from './models.js';
 
 export function resultStorageKey(groupId: string, stackId: string): string {
   return `results/${groupId}/${stackId}.tif`;
 }
 
-function resultName(inputName: string, modelName: string, given: unknown): string {
-  if (typeof given === 'string' && given.length > 0) return given;
+function resultName(inputName: string, modelName: string, given: string | undefined): string {
+  if (given !== undefined && given.length > 0) return given;
   const base = inputName.replace(/\.(ome\.)?tiff?$/i, '');
   return `${base}.${modelName}-x4.tif`;
 }
 
 const round = (x: number, digits = 3) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+/** What a restore job works on, loaded and checked before anything is downloaded. */
+export interface RestoreInputs {
+  options: RestoreJobOptions;
+  stack: StackRecord;
+  model: ModelRecord;
+  bundle: ModelBundle;
+}
+
+/** The restored stack, still a local temp file. */
+export interface RestoredFile {
+  path: string;
+  info: StackInfo;
+  timing: RestoreTiming;
+}
+
+/** The result in the object store, not yet visible to anyone (no record points at it). */
+export interface StoredResult {
+  stackId: string;
+  key: string;
+  sha256: string;
+  bytes: number;
+}
+
+/** Wall-clock marks of the steps, for the job's metrics. */
+interface StepTimes {
+  start: number;
+  downloaded: number;
+  restored: number;
+  uploaded: number;
+}
+
 export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise<void> {
   const run = await beginJob(deps, ctx, 'restore');
   if (!run) return;
-  const { job, log, cancel, progress, work } = run;
   let uploadedKey: string | null = null;
   // BullMQ renews the job lock from this event loop: record how long it was ever blocked, as evidence that
   // decoding, tiling and blending never starve the renewal (onnxruntime itself runs in a worker thread).
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
   try {
-    await runRestore(deps, job, work, cancel, progress, log, (key) => (uploadedKey = key), () => Math.round(loopDelay.max / 1e5) / 10);
+    await runRestore(deps, run, {
+      uploading: (key) => (uploadedKey = key),
+      eventLoopMaxDelayMs: () => Math.round(loopDelay.max / 1e5) / 10,
+    });
   } catch (err) {
     if (uploadedKey) await deps.store.delete(uploadedKey).catch(() => undefined);
-    if (cancel.signal.aborted && (await cancel.poll())) {
-      log.info('restore canceled');
+    if (run.cancel.signal.aborted && (await run.cancel.poll())) {
+      run.log.info('restore canceled');
       return;
     }
     if (err instanceof PssrError && err.code === 'DEVICE_UNAVAILABLE') {
@@ -57,57 +90,66 @@ export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise
   }
 }
 
-async function runRestore(
-  deps: WorkerDeps,
-  job: JobRecord,
-  work: string,
-  cancel: CancelWatch,
-  progress: ProgressWriter,
-  log: WorkerDeps['log'],
-  uploaded: (key: string) => void,
-  eventLoopMaxDelayMs: () => number,
-): Promise<void> {
-  const t0 = performance.now();
+interface RestoreHooks {
+  /** Called before the result is uploaded, so a failure after it can delete the object. */
+  uploading(key: string): void;
+  eventLoopMaxDelayMs(): number;
+}
+
+/** The restore as a list of steps; each throws a PssrError the job's owner can act on. */
+async function runRestore(deps: WorkerDeps, run: JobRun, hooks: RestoreHooks): Promise<void> {
+  const start = performance.now();
+  const inputs = await loadInputs(deps, run.job);
+  const inPath = join(run.work, 'input.tif');
+  await downloadStack(deps, inputs.stack, inPath);
+  const downloaded = performance.now();
+  run.progress.update(0.02);
+
+  const restored = await restoreFile(deps, run, inputs, inPath);
+  const restoredAt = performance.now();
+  await run.progress.flush();
+  if (run.cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
+
+  const stored = await storeResult(deps, run.job, restored, hooks);
+  const times: StepTimes = { start, downloaded, restored: restoredAt, uploaded: performance.now() };
+  const metrics = restoreMetrics(deps, inputs, restored, stored, times, hooks.eventLoopMaxDelayMs());
+  await commitResult(deps, run, inputs, restored, stored, metrics);
+}
+
+/** The job's options, input stack and model version, checked against what this worker can run. */
+export async function loadInputs(deps: WorkerDeps, job: JobRecord): Promise<RestoreInputs> {
+  const options = parseRestoreOptions(job.options);
   const stack = job.inputStackId ? await deps.db.stacks.get(job.inputStackId, job.groupId) : null;
   if (!stack || stack.status !== 'ready') {
     throw new PssrError('INPUT_NOT_FOUND', `The job's input stack ${job.inputStackId ?? '(none)'} is missing or not ready.`);
   }
-  const record = job.modelId ? await deps.db.models.get(job.modelId, job.groupId) : null;
-  if (!record) throw new PssrError('MODEL_NOT_FOUND', `The job's model ${job.modelId ?? '(none)'} no longer exists.`);
-  const bundle = await materializeModel(deps, record);
+  const model = job.modelId ? await deps.db.models.get(job.modelId, job.groupId) : null;
+  if (!model) throw new PssrError('MODEL_NOT_FOUND', `The job's model ${job.modelId ?? '(none)'} no longer exists.`);
+  const bundle = await materializeModel(deps, model);
+  // The API checked the tile size against this card at submission; say it in the API's words if not.
+  if (options.tileSize !== undefined) validateTileSpec({ ...bundle.card.tile, size: options.tileSize }, 'options.tileSize');
+  return { options, stack, model, bundle };
+}
 
-  const inPath = join(work, 'input.tif');
-  await downloadStack(deps, stack, inPath);
-  const tDownload = performance.now();
-  progress.update(0.02);
-
-  const outStackId = randomUUID();
-  const outPath = join(work, 'output.tif');
-  const source = await openTiffStack(inPath);
-  let timing: RestoreTiming;
-  let info: StackInfo;
+/** Runs the tiled engine from the input file to a committed output file (removed again on any failure). */
+export async function restoreFile(deps: WorkerDeps, run: JobRun, inputs: RestoreInputs, inPath: string): Promise<RestoredFile> {
+  const { bundle, options } = inputs;
+  const path = join(run.work, 'output.tif');
+  const source = await openTiffStack(inPath, { limits: deps.config.limits });
   try {
     const engine = await RestoreEngine.load(bundle, { device: deps.config.device, ...(deps.config.threads ? { threads: deps.config.threads } : {}) });
-    info = engine.outputInfo(source.info);
-    const sink = await createTiffStackWriter(outPath, info, { software: `pssr ${bundle.name} ${bundle.card.version}` });
-    const opts = job.options as { batchSize?: number; tileSize?: number };
-    log.info({ frames: source.info.frames, height: source.info.height, width: source.info.width, model: bundle.name, provider: engine.provider }, 'restoring');
+    const info = engine.outputInfo(source.info);
+    const sink = await createTiffStackWriter(path, info, { software: `pssr ${bundle.name} ${bundle.card.version}` });
+    run.log.info({ frames: source.info.frames, height: source.info.height, width: source.info.width, model: bundle.name, provider: engine.provider }, 'restoring');
     try {
-      timing = await engine.restore(source, sink, {
-        signal: cancel.signal,
-        ...(typeof opts.batchSize === 'number' ? { batchSize: opts.batchSize } : {}),
-        ...(typeof opts.tileSize === 'number' ? { tileSize: opts.tileSize } : {}),
-        onProgress: (p) =>
-          progress.update(0.02 + 0.93 * (p.tilesTotal > 0 ? p.tilesDone / p.tilesTotal : 0), {
-            framesDone: p.framesDone,
-            framesTotal: p.framesTotal,
-            tilesDone: p.tilesDone,
-            tilesTotal: p.tilesTotal,
-            megapixelsPerSecond: round(p.megapixelsPerSecond),
-            etaSeconds: p.etaSeconds === null ? null : round(p.etaSeconds, 1),
-          }),
+      const timing = await engine.restore(source, sink, {
+        signal: run.cancel.signal,
+        ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
+        ...(options.tileSize !== undefined ? { tileSize: options.tileSize } : {}),
+        onProgress: (p) => reportProgress(run, p),
       });
       await sink.commit();
+      return { path, info, timing };
     } catch (err) {
       await sink.abort();
       throw err;
@@ -115,18 +157,35 @@ async function runRestore(
   } finally {
     await source.close();
   }
-  const tRestore = performance.now();
-  await progress.flush();
-  if (cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
+}
 
-  const outSha = await sha256File(outPath);
-  const outBytes = (await stat(outPath)).size;
-  const key = resultStorageKey(job.groupId, outStackId);
-  uploaded(key);
-  await deps.store.putFile(key, outPath, { contentType: 'image/tiff' });
-  const tUpload = performance.now();
+/** Engine progress as job progress: 2% for the download, 93% for the tiles, the rest for storing. */
+function reportProgress(run: JobRun, p: RestoreProgress): void {
+  run.progress.update(0.02 + 0.93 * (p.tilesTotal > 0 ? p.tilesDone / p.tilesTotal : 0), {
+    framesDone: p.framesDone,
+    framesTotal: p.framesTotal,
+    tilesDone: p.tilesDone,
+    tilesTotal: p.tilesTotal,
+    megapixelsPerSecond: round(p.megapixelsPerSecond),
+    etaSeconds: p.etaSeconds === null ? null : round(p.etaSeconds, 1),
+  });
+}
 
-  const metrics = {
+/** Hashes the output and uploads it under a new key; no record refers to it yet. */
+export async function storeResult(deps: WorkerDeps, job: JobRecord, restored: RestoredFile, hooks: Pick<RestoreHooks, 'uploading'>): Promise<StoredResult> {
+  const sha256 = await sha256File(restored.path);
+  const bytes = (await stat(restored.path)).size;
+  const stackId = randomUUID();
+  const key = resultStorageKey(job.groupId, stackId);
+  hooks.uploading(key);
+  await deps.store.putFile(key, restored.path, { contentType: 'image/tiff' });
+  return { stackId, key, sha256, bytes };
+}
+
+export function restoreMetrics(deps: WorkerDeps, inputs: RestoreInputs, restored: RestoredFile, stored: StoredResult, t: StepTimes, eventLoopMaxDelayMs: number) {
+  const { timing } = restored;
+  const { model, stack } = inputs;
+  return {
     frames: timing.frames,
     tiles: timing.tiles,
     tileSize: timing.tileSize,
@@ -134,32 +193,42 @@ async function runRestore(
     megapixelsPerSecond: round(timing.megapixelsPerSecond),
     provider: timing.provider,
     batchSize: timing.batchSize,
-    model: { id: record.id, name: record.name, version: record.version, sha256: record.sha256 },
+    model: { id: model.id, name: model.name, version: model.version, sha256: model.sha256 },
     inputSha256: stack.sha256,
-    outputSha256: outSha,
+    outputSha256: stored.sha256,
     workerHost: deps.config.workerHost,
-    eventLoopMaxDelayMs: eventLoopMaxDelayMs(),
+    eventLoopMaxDelayMs,
     timings: {
-      downloadSeconds: round((tDownload - t0) / 1000),
+      downloadSeconds: round((t.downloaded - t.start) / 1000),
       restoreSeconds: round(timing.seconds),
       sessionSeconds: round(timing.sessionSeconds),
-      uploadSeconds: round((tUpload - tRestore) / 1000),
-      totalSeconds: round((tUpload - t0) / 1000),
+      uploadSeconds: round((t.uploaded - t.restored) / 1000),
+      totalSeconds: round((t.uploaded - t.start) / 1000),
     },
   };
-  // One transaction: the result stack and the job's success appear together, or (canceled) not at all.
-  const committed = await deps.db.jobs.succeedWithOutput(job.id, {
+}
+
+/** One transaction: the result stack and the job's success appear together, or (canceled) not at all. */
+async function commitResult(
+  deps: WorkerDeps,
+  run: JobRun,
+  inputs: RestoreInputs,
+  restored: RestoredFile,
+  stored: StoredResult,
+  metrics: ReturnType<typeof restoreMetrics>,
+): Promise<void> {
+  const committed = await deps.db.jobs.succeedWithOutput(run.job.id, {
     stack: {
-      id: outStackId,
-      name: resultName(stack.name, record.name, job.options['name']),
-      storageKey: key,
-      meta: toStackMetadata(info, outSha, outBytes),
+      id: stored.stackId,
+      name: resultName(inputs.stack.name, inputs.model.name, inputs.options.name),
+      storageKey: stored.key,
+      meta: toStackMetadata(restored.info, stored.sha256, stored.bytes),
     },
     metrics,
   });
   if (!committed) {
-    await deps.store.delete(key).catch(() => undefined);
+    await deps.store.delete(stored.key).catch(() => undefined);
     throw new PssrError('CANCELED', 'canceled while the result was being stored');
   }
-  log.info({ megapixelsPerSecond: metrics.megapixelsPerSecond, tiles: metrics.tiles, provider: metrics.provider, seconds: metrics.timings.totalSeconds }, 'restore succeeded');
+  run.log.info({ megapixelsPerSecond: metrics.megapixelsPerSecond, tiles: metrics.tiles, provider: metrics.provider, seconds: metrics.timings.totalSeconds }, 'restore succeeded');
 }

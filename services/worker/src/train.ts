@@ -9,23 +9,10 @@ import { join } from 'node:path';
 import { PssrError } from '@pssr/core';
 import type { JobRecord, ModelRecord } from '@pssr/db';
 import { verifyExport } from '@pssr/inference';
-import type { JobContext } from '@pssr/queue';
+import { parseTrainOptions, type JobContext } from '@pssr/queue';
 import { runTraining, type TrainConfig, type TrainEvent } from '@pssr/trainer';
 import { CancelWatch, ProgressWriter, beginJob, downloadStack, type WorkerDeps } from './context.js';
 import { MODEL_FILES, WEIGHTS_FILE, materializeModel } from './models.js';
-
-export interface TrainOptions {
-  stackIds: string[];
-  name: string;
-  modality: 'em' | 'fluo';
-  frames?: 1 | 5;
-  steps?: number;
-  minutes?: number;
-  arch?: 'fast' | 'pssr';
-  init?: string;
-  seed?: number;
-  valFraction?: number;
-}
 
 export function modelStorageKey(groupId: string, jobId: string): string {
   return `models/${groupId}/${jobId}`;
@@ -80,10 +67,7 @@ export async function processTrain(deps: WorkerDeps, ctx: JobContext): Promise<v
 
 async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: CancelWatch, progress: ProgressWriter, log: WorkerDeps['log']): Promise<void> {
   const t0 = performance.now();
-  const opts = job.options as unknown as TrainOptions;
-  if (!Array.isArray(opts.stackIds) || opts.stackIds.length === 0 || typeof opts.name !== 'string') {
-    throw new PssrError('INVALID_ARGUMENT', 'The train job has no stackIds or no model name.');
-  }
+  const opts = parseTrainOptions(job.options);
   const dataDir = join(work, 'data');
   await mkdir(dataDir, { recursive: true });
   const data: string[] = [];

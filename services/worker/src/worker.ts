@@ -10,7 +10,7 @@ import { isPssrError } from '@pssr/core';
 import { createDb, type DbWithClient } from '@pssr/db';
 import { createObjectStore, type ObjectStore } from '@pssr/storage';
 import { createConsumer, type Consumer, type FailureInfo, type JobName, type Processor } from '@pssr/queue';
-import type { WorkerConfig } from './config.js';
+import type { WorkerConfig } from '@pssr/config';
 import type { WorkerDeps } from './context.js';
 import { processRestore } from './restore.js';
 import { processTrain } from './train.js';

@@ -9,7 +9,8 @@ import { RestoreEngine } from '@pssr/inference';
 import { loadModelDir } from '@pssr/models';
 import { openTiffStack } from '@pssr/tiff';
 import type { JobRecord, ModelRecord } from '@pssr/db';
-import { loadWorkerConfig, startWorker, type RunningWorker } from '../src/index.js';
+import { loadWorkerConfig } from '@pssr/config';
+import { startWorker, type RunningWorker } from '../src/index.js';
 import {
   dropRedisPrefix,
   freshDatabase,

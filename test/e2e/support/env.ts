@@ -12,8 +12,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { createDb, migrate, type DbWithClient } from '@pssr/db';
 import { startTestS3, type TestS3 } from '@pssr/storage/testing';
-import type { ApiConfig } from '@pssr/api';
-import { loadApiConfig } from '@pssr/api';
+import { loadApiConfig, type ApiConfig } from '@pssr/config';
 
 export const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgresql://postgres@127.0.0.1:5432/test';
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';

@@ -4,7 +4,8 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '@pssr/api';
-import { loadWorkerConfig, startWorker, type RunningWorker } from '@pssr/worker';
+import { loadWorkerConfig } from '@pssr/config';
+import { startWorker, type RunningWorker } from '@pssr/worker';
 import { createObjectStore, type ObjectStore } from '@pssr/storage';
 import { dropRedisPrefix, freshDatabase, startTestS3, tempDir, testApiConfig, testEnv, uniqueName, type TestDatabase, type TestS3 } from './env.js';
 

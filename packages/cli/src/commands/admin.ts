@@ -6,12 +6,12 @@
 import type { Command } from 'commander';
 import { PssrError } from '@pssr/core';
 
-const DEFAULT_DATABASE_URL = 'postgresql://postgres@127.0.0.1:5432/test';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9._@ -]{0,99}$/;
 
 export interface AdminIo {
   out: (line: string) => void;
-  env: Record<string, string | undefined>;
+  /** From the configuration (DATABASE_URL); `--database-url` wins. */
+  databaseUrl: string;
 }
 
 function checkName(what: string, value: string): string {
@@ -53,7 +53,7 @@ function redact(url: string): string {
   }
 }
 
-export function registerAdminCommands(program: Command, io: AdminIo = { out: (l) => process.stdout.write(`${l}\n`), env: process.env }): void {
+export function registerAdminCommands(program: Command, io: AdminIo): void {
   const admin = program.command('admin').description('administer the restoration service: API keys (Postgres from --database-url or $DATABASE_URL)');
 
   admin
@@ -67,7 +67,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { out: (l)
     .action(async (o: { group: string; user: string; admin: boolean; databaseUrl?: string; migrate: boolean }) => {
       const group = checkName('group', o.group);
       const user = checkName('user', o.user);
-      const url = o.databaseUrl ?? io.env['DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
+      const url = o.databaseUrl ?? io.databaseUrl;
       const issued = await withDb(url, o.migrate, (db) => db.apiKeys.issue({ group, user, isAdmin: o.admin }));
       io.out(`group ${issued.group.name} (${issued.group.id})`);
       io.out(`user ${issued.user.name} (${issued.user.id})${issued.user.isAdmin ? ' admin' : ''}`);
@@ -81,7 +81,7 @@ export function registerAdminCommands(program: Command, io: AdminIo = { out: (l)
     .argument('<keyOrPrefix>', 'the key, its prefix or its id')
     .option('--database-url <url>', 'Postgres URL (default: $DATABASE_URL, else the local test database)')
     .action(async (keyOrPrefix: string, o: { databaseUrl?: string }) => {
-      const url = o.databaseUrl ?? io.env['DATABASE_URL'] ?? DEFAULT_DATABASE_URL;
+      const url = o.databaseUrl ?? io.databaseUrl;
       const revoked = await withDb(url, false, (db) => db.apiKeys.revoke(keyOrPrefix.trim()));
       if (!revoked) throw new PssrError('INVALID_ARGUMENT', `No live API key matches "${keyOrPrefix.slice(0, 13)}": it is unknown or already revoked.`);
       io.out(`revoked ${keyOrPrefix.slice(0, 13)}`);

@@ -79,7 +79,7 @@ function trainProgress(print: (s: string) => void) {
   };
 }
 
-export async function trainCommand(args: TrainArgs, print: (s: string) => void): Promise<{ out: string; card: ModelCard; maxAbsDiff: number }> {
+export async function trainCommand(args: TrainArgs, print: (s: string) => void, python?: string): Promise<{ out: string; card: ModelCard; maxAbsDiff: number }> {
   const config: TrainConfig = {
     data: args.data.map((d) => resolve(d)),
     modality: args.modality,
@@ -107,7 +107,7 @@ export async function trainCommand(args: TrainArgs, print: (s: string) => void):
   const progress = trainProgress(print);
   let result: { out: string; card: ModelCard };
   try {
-    result = await runTraining(config, { onEvent: (e) => progress.event(e), signal: controller.signal });
+    result = await runTraining(config, { onEvent: (e) => progress.event(e), signal: controller.signal, ...(python ? { python } : {}) });
   } finally {
     progress.stop();
     process.off('SIGINT', onSignal);

@@ -5,9 +5,9 @@
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
 import { createDb, type Db } from '@pssr/db';
-import { createObjectStore, type ObjectStore, type StorageConfig } from '@pssr/storage';
+import { createObjectStore, type ObjectStore } from '@pssr/storage';
 import { createProducer, type Producer } from '@pssr/queue';
-import type { ApiConfig, StorageSettings } from '../config.js';
+import type { ApiConfig } from '@pssr/config';
 
 export interface AppClients {
   db: Db;
@@ -24,18 +24,12 @@ declare module 'fastify' {
   }
 }
 
-export function toStorageConfig(s: StorageSettings): StorageConfig {
-  if (s.kind === 'local') return { kind: 'local', dir: s.dir };
-  const { kind: _kind, ...rest } = s;
-  return { kind: 's3', ...rest };
-}
-
 export const clientsPlugin = fp(
   async (app: FastifyInstance, opts: { config: ApiConfig; clients?: Partial<AppClients> | undefined }) => {
     const { config } = opts;
     const given = opts.clients ?? {};
     const db = given.db ?? createDb(config.databaseUrl, { connectTimeoutMs: config.dependencyTimeoutMs });
-    const store = given.store ?? createObjectStore(toStorageConfig(config.storage));
+    const store = given.store ?? createObjectStore(config.storage);
     const producer = given.producer ?? createProducer(config.redisUrl, { prefix: config.queuePrefix, timeoutMs: config.dependencyTimeoutMs });
     app.decorate('config', config);
     app.decorate('db', db);

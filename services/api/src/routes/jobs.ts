@@ -2,7 +2,10 @@
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { AuthContext, JobRecord, JobStatus, ModelRecord } from '@pssr/db';
+import type { AuthContext, JobRecord, JobStatus, ModelRecord, StackRecord } from '@pssr/db';
+import { bytesPerSample, isDType, validateTileSpec } from '@pssr/core';
+import { parseModelCard } from '@pssr/models';
+import type { RestoreJobOptions, RestoreTuning, TrainJobOptions } from '@pssr/queue';
 import { FINAL_JOB_STATUSES } from '@pssr/db';
 import { callerOf } from '../plugins/auth.js';
 import { ApiError, notFound, withTimeout } from '../errors.js';
@@ -63,26 +66,55 @@ export function requestHash(body: unknown): string {
   return createHash('sha256').update(canonical(body)).digest('hex').slice(0, 32);
 }
 
+interface JobInput {
+  inputStackId: string | null;
+  modelId: string | null;
+  options: RestoreJobOptions | TrainJobOptions;
+}
+
+/**
+ * What a restore will need, checked now so the job cannot fail later for a reason known today: the tile
+ * size against the model card and the output size against the limit.
+ */
+function checkRestoreRequest(app: FastifyInstance, stack: StackRecord, model: ModelRecord, tuning: RestoreTuning): void {
+  const card = parseModelCard(model.card, `model ${model.name}@${model.version}`);
+  if (tuning.tileSize !== undefined) validateTileSpec({ ...card.tile, size: tuning.tileSize }, 'options.tileSize');
+  const { height, width, frames, dtype } = stack;
+  if (height === null || width === null || frames === null || dtype === null || !isDType(dtype)) return;
+  const limits = app.config.limits;
+  if (height * width > limits.maxFramePixels) {
+    throw new ApiError(413, 'TIFF_TOO_LARGE', `Stack ${stack.id} has frames of ${width} x ${height} = ${width * height} pixels, over this server's limit of ${limits.maxFramePixels} (UPLOAD_MAX_FRAME_PIXELS) for restoring.`);
+  }
+  const outBytes = frames * height * card.scale * width * card.scale * bytesPerSample(dtype);
+  if (outBytes > limits.maxJobOutputBytes) {
+    throw new ApiError(
+      413,
+      'JOB_OUTPUT_TOO_LARGE',
+      `Restoring stack ${stack.id} (${frames} frames of ${width} x ${height} ${dtype}) would write ${outBytes} bytes, over this server's limit of ${limits.maxJobOutputBytes} per job (JOB_MAX_OUTPUT_BYTES): restore fewer frames per job (split the stack) or ask an admin to raise the limit.`,
+    );
+  }
+}
+
+async function restoreInput(app: FastifyInstance, b: RestoreJobBody, groupId: string, hash: string): Promise<JobInput> {
+  const stack = await readyStack(app, b.stackId, groupId);
+  const modelRef = b.model ?? DEFAULT_MODEL;
+  const model = await resolveModelRef(app, modelRef, groupId);
+  const tuning = b.options ?? {};
+  checkRestoreRequest(app, stack, model, tuning);
+  return { inputStackId: b.stackId, modelId: model.id, options: { model: modelRef, ...(b.name ? { name: b.name } : {}), ...tuning, requestHash: hash } };
+}
+
+async function trainInput(app: FastifyInstance, b: TrainJobBody, groupId: string, hash: string): Promise<JobInput> {
+  for (const id of b.stackIds) await readyStack(app, id, groupId);
+  if (b.init !== undefined) await resolveModelRef(app, b.init, groupId);
+  const { type: _type, ...params } = b;
+  return { inputStackId: b.stackIds[0] ?? null, modelId: null, options: { ...params, requestHash: hash } };
+}
+
 async function createJob(app: FastifyInstance, caller: AuthContext, body: CreateJobBody, idempotencyKey: string | undefined) {
   const groupId = caller.group.id;
   const hash = requestHash(body);
-  let input: { inputStackId: string | null; modelId: string | null; options: Record<string, unknown> };
-  if (body.type === 'restore') {
-    const b: RestoreJobBody = body;
-    await readyStack(app, b.stackId, groupId);
-    const model = await resolveModelRef(app, b.model ?? DEFAULT_MODEL, groupId);
-    input = {
-      inputStackId: b.stackId,
-      modelId: model.id,
-      options: { model: b.model ?? DEFAULT_MODEL, ...(b.name ? { name: b.name } : {}), ...(b.options ?? {}), requestHash: hash },
-    };
-  } else {
-    const b: TrainJobBody = body;
-    for (const id of b.stackIds) await readyStack(app, id, groupId);
-    if (b.init !== undefined) await resolveModelRef(app, b.init, groupId);
-    const { type: _type, ...rest } = b;
-    input = { inputStackId: b.stackIds[0] ?? null, modelId: null, options: { ...rest, requestHash: hash } };
-  }
+  const input = body.type === 'restore' ? await restoreInput(app, body, groupId, hash) : await trainInput(app, body, groupId, hash);
   const t = app.config.dependencyTimeoutMs;
   // Refuse before recording anything when the queue cannot take the job.
   await withTimeout(app.producer.ping(), t, 'Redis').catch(() => {
