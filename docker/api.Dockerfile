@@ -15,6 +15,7 @@ COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
 COPY packages/storage/package.json packages/storage/
+COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
@@ -38,6 +39,7 @@ COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
 COPY packages/storage/package.json packages/storage/
+COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
@@ -52,6 +54,7 @@ COPY packages/core/src packages/core/src
 COPY packages/tiff/src packages/tiff/src
 COPY packages/models packages/models
 COPY packages/storage/src packages/storage/src
+COPY packages/config/src packages/config/src
 COPY packages/queue/src packages/queue/src
 COPY packages/db/src packages/db/src
 COPY --from=prisma-client /app/packages/db/src/generated packages/db/src/generated

@@ -20,6 +20,7 @@ COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
 COPY packages/storage/package.json packages/storage/
+COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
@@ -42,6 +43,7 @@ COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
 COPY packages/storage/package.json packages/storage/
+COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
@@ -79,6 +81,7 @@ COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
 COPY packages/storage/package.json packages/storage/
+COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
@@ -89,6 +92,7 @@ COPY packages/tiff/src packages/tiff/src
 COPY packages/models packages/models
 COPY packages/inference/src packages/inference/src
 COPY packages/storage/src packages/storage/src
+COPY packages/config/src packages/config/src
 COPY packages/queue/src packages/queue/src
 COPY packages/db/src packages/db/src
 COPY packages/trainer/src packages/trainer/src

@@ -174,8 +174,8 @@ test('docker/worker-gpu.Dockerfile: CUDA 13 + cuDNN 9 runtime, onnxruntime-node 
 
 // ---- docker-compose.yml ------------------------------------------------------------------------------------
 
-/** Every environment variable a PSSR process reads (configs parse the environment in one place each). */
-const readers = ['services/api/src/config.ts', 'services/worker/src/config.ts', 'packages/db/src/migrate-cli.ts'].map(read).join('\n');
+/** Every environment variable a PSSR process reads (@pssr/config parses it for every service). */
+const readers = ['packages/config/src/index.ts', 'packages/db/src/migrate-cli.ts'].map(read).join('\n');
 function assertReadByAService(name: string, where: string): void {
   assert.ok(new RegExp(`['"\`]${name}['"\`]|process\\.env\\.${name}\\b`).test(readers), `${where}: ${name} is read by no service config`);
 }
