@@ -69,6 +69,8 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
     .addOption(new Option('--compression <kind>', 'output compression').choices(['none', 'deflate']).default('none'))
     .option('--channel <n>', 'channel to restore from a multi-channel (e.g. RGB) file, 0-based', nonNegativeInt('--channel'))
     .option('--reference <hr.tif>', 'HR reference: also print PSNR/SSIM of the restoration, bicubic and bilinear')
+    .option('--tta', 'test-time augmentation: average the 8 rotations/flips (8x the time); the report gets an uncertainty map', false)
+    .option('--report <dir>', 'write a trust report: report.json, consistency.tif, uncertainty.tif (with --tta), preview.png')
     .action(async (input: string, o: Record<string, unknown>) => {
       const { restoreCommand } = await import('./commands/restore.js');
       await restoreCommand(
@@ -83,6 +85,52 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
           ...(o.tile === undefined ? {} : { tile: o.tile as number }),
           ...(o.channel === undefined ? {} : { channel: o.channel as number }),
           ...(o.reference === undefined ? {} : { reference: o.reference as string }),
+          ...(o.tta === true ? { tta: true } : {}),
+          ...(o.report === undefined ? {} : { report: o.report as string }),
+        },
+        print,
+      );
+    });
+
+  program
+    .command('check')
+    .description("check a 4x restoration (ours or another tool's) against its LR input, without ground truth; writes a trust report")
+    .requiredOption('--input <lr.tif>', 'the measured LR TIFF')
+    .requiredOption('--restored <out.tif>', 'its 4x restoration (same frames, 4x height and width)')
+    .option('-m, --model <name|dir>', "model whose card gives the normalisation and the calibration the flags use", 'em')
+    .requiredOption('--report <dir>', 'report folder (new or empty; --force replaces an older report)')
+    .option('-f, --force', 'replace the report files in a non-empty folder', false)
+    .option('--channel <n>', 'channel of a multi-channel input, 0-based', nonNegativeInt('--channel'))
+    .action(async (o: Record<string, unknown>) => {
+      const { checkCommand } = await import('./commands/check.js');
+      await checkCommand(
+        {
+          input: o.input as string,
+          restored: o.restored as string,
+          model: o.model as string,
+          report: o.report as string,
+          force: o.force === true,
+          ...(o.channel === undefined ? {} : { channel: o.channel as number }),
+        },
+        print,
+      );
+    });
+
+  program
+    .command('calibrate')
+    .description("measure a model's trust statistics on its held-out validation data and record them in its card")
+    .option('-m, --model <name|dir...>', 'bundled model names or model folders (default: every bundled model)')
+    .option('--config <file>', "the model's training config (default: the one its card's training command names, or DIR/train-config.json)")
+    .option('--no-tta', 'skip test-time augmentation (no uncertainty calibration; 8x faster)')
+    .addOption(deviceOption())
+    .action(async (o: Record<string, unknown>) => {
+      const { calibrateCommand } = await import('./commands/calibrate.js');
+      await calibrateCommand(
+        {
+          models: (o.model as string[] | undefined) ?? [],
+          tta: o.tta !== false,
+          device: o.device as 'auto',
+          ...(o.config === undefined ? {} : { config: o.config as string }),
         },
         print,
       );

@@ -10,3 +10,5 @@ export * from './rng.js';
 export * from './degrade.js';
 export * from './fft.js';
 export * from './metrics.js';
+export * from './dihedral.js';
+export * from './trust/index.js';

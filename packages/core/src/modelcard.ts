@@ -32,6 +32,36 @@ export interface MetricTriple {
   bicubic: number;
 }
 
+/** Median and tails of one per-frame statistic over a model's validation frames. */
+export interface StatSummary {
+  median: number;
+  p05: number;
+  p95: number;
+}
+
+/**
+ * What the trust statistics (issue 8) look like on the model's own validation data: the yardstick for
+ * out-of-distribution flags. Written by `pssr calibrate` (packages/report), never by hand.
+ */
+export interface TrustCalibration {
+  /** The validation data measured, and how it was degraded. */
+  data: string;
+  frames: number;
+  seeds: number[];
+  /** Consistency residual RMS, normalised units (packages/core trust/consistency.ts). */
+  rse: StatSummary;
+  /** Pearson correlation of the LR frame and the restoration mapped back. */
+  rsp: StatSummary;
+  /** 99.9th percentile of the local residual map. */
+  localPeak: StatSummary;
+  /** Mean TTA standard deviation, normalised units (null when not measured). */
+  uncertainty: StatSummary | null;
+  /** The LR input's estimated noise sigma (fine-scale contrast), normalised units: what inputs look like. */
+  noise: StatSummary;
+  command: string;
+  computedWith: string;
+}
+
 export interface ModelCard {
   name: string;
   version: string;
@@ -58,4 +88,6 @@ export interface ModelCard {
   validation: { data: string; psnr: MetricTriple; ssim: MetricTriple; [key: string]: unknown } | null;
   export: { opset: number; maxAbsDiff: number | null; checkedWith: string | null };
   execution: { precision: 'fp32' | 'fp16'; notes?: string };
+  /** Optional: distribution of the trust statistics on the validation data (out-of-distribution flags). */
+  calibration?: TrustCalibration;
 }

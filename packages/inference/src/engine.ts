@@ -4,20 +4,12 @@
  * session worker, blend the 4x outputs with a smooth window, map back to the input dtype with the centre
  * frame's range, and write frame by frame. Only a bounded window of frames is in memory at any time.
  */
-import {
-  PssrError,
-  TileBlender,
-  denormalize,
-  extractTile,
-  frameWindow,
-  normalizationRange,
-  normalizeInto,
-  planTiles,
-  validateTileSpec,
-} from '@pssr/core';
-import type { FrameSink, FrameSource, ModelCard, NormRange, StackInfo, TileRect, TileSpec } from '@pssr/core';
+import { PssrError, planTiles, validateTileSpec } from '@pssr/core';
+import type { FrameArray, FrameSink, FrameSource, ModelCard, StackInfo, TileSpec } from '@pssr/core';
+import { RestoreRun } from './restore-run.js';
+import type { RestorePlan } from './restore-run.js';
 import { sessionHost } from './session-host.js';
-import type { Device, Provider, RunResult } from './session-host.js';
+import type { Device, Provider } from './session-host.js';
 
 export type { Device } from './session-host.js';
 
@@ -53,6 +45,8 @@ export interface RestoreTiming {
   /** LR tile edge (incl. halo) and tiles per frame actually used. */
   tileSize: number;
   tilesPerFrame: number;
+  /** Whether each tile ran in the 8 dihedral orientations (8x the session time). */
+  tta: boolean;
 }
 
 export interface RestoreOptions {
@@ -61,6 +55,21 @@ export interface RestoreOptions {
   tileSize?: number;
   signal?: AbortSignal;
   onProgress?: (p: RestoreProgress) => void;
+  /** Test-time augmentation: run the 8 dihedral transforms of every tile, output their mean (8x the work). */
+  tta?: boolean;
+  /** Called in frame order after each output frame is written (e.g. the trust report). */
+  onFrame?: (frame: RestoredFrame) => void | Promise<void>;
+}
+
+/** One finished output frame and what produced it. */
+export interface RestoredFrame {
+  index: number;
+  /** The LR input frame (the centre frame of a 5-frame window), as read. */
+  input: FrameArray;
+  /** The output frame as written to the sink. */
+  output: FrameArray;
+  /** With `tta`: the per-pixel standard deviation of the 8 outputs, float32 at output size, in the input's intensity units. */
+  uncertainty: Float32Array | null;
 }
 
 export interface LoadOptions {
@@ -74,12 +83,6 @@ const BATCH_OUTPUT_PIXELS: Record<Provider, number> = { cuda: 16 * 512 * 512, cp
 
 /** Smallest default LR tile edge on the CPU (see defaultTileSize). */
 const CPU_TILE = 512;
-
-/** At most this many bytes of recycled HR accumulators are kept per engine. */
-const SPARE_BYTES = 256 * 2 ** 20;
-
-/** Batches posted to the session worker ahead of the one being blended. */
-const PIPELINE_DEPTH = 2;
 
 const engines = new Map<string, Promise<RestoreEngine>>();
 
@@ -175,15 +178,23 @@ export class RestoreEngine {
     return spec;
   }
 
+  /**
+   * Restores `source` into `sink` (DESIGN.md "Restore"). With `tta`, every tile batch runs in the 8
+   * dihedral orientations: the output is their mean and `onFrame` receives their per-pixel standard
+   * deviation as the uncertainty map. The caller commits or aborts the sink.
+   */
   async restore(source: FrameSource, sink: FrameSink, opts: RestoreOptions = {}): Promise<RestoreTiming> {
-    const started = performance.now();
-    const { card } = this.model;
-    const info = source.info;
+    const plan = this.planRestore(source.info, sink.info, opts);
+    return new RestoreRun(this.model, this.provider, plan, source, sink, opts, this.spareBuffers(16 * source.info.height * source.info.width)).execute();
+  }
+
+  /** Checks the request and fixes tiles and batch size (step 1 of a restore). */
+  private planRestore(info: StackInfo, sinkInfo: StackInfo, opts: RestoreOptions): RestorePlan {
     const { frames: n, height: h, width: w, dtype } = info;
     if (!(n >= 1 && h >= 1 && w >= 1)) throw new PssrError('INVALID_ARGUMENT', `Cannot restore an empty stack (${n} frames of ${w}x${h}).`);
     const out = this.outputInfo(info);
-    if (sink.info.height !== out.height || sink.info.width !== out.width || sink.info.dtype !== dtype) {
-      throw new PssrError('INTERNAL', `The output must be ${out.width}x${out.height} ${dtype}; the sink is ${sink.info.width}x${sink.info.height} ${sink.info.dtype}.`, false);
+    if (sinkInfo.height !== out.height || sinkInfo.width !== out.width || sinkInfo.dtype !== dtype) {
+      throw new PssrError('INTERNAL', `The output must be ${out.width}x${out.height} ${dtype}; the sink is ${sinkInfo.width}x${sinkInfo.height} ${sinkInfo.dtype}.`, false);
     }
     if (opts.batchSize !== undefined && !(Number.isInteger(opts.batchSize) && opts.batchSize >= 1)) {
       throw new PssrError('INVALID_ARGUMENT', `Batch size must be a positive integer (got ${opts.batchSize}).`);
@@ -192,145 +203,20 @@ export class RestoreEngine {
     const rects = planTiles(h, w, tile);
     const th = rects[0]!.h;
     const tw = rects[0]!.w;
-    const frameSize = th * tw;
-    const F = card.inputFrames;
-    const tilesPerFrame = rects.length;
-    const tilesTotal = n * tilesPerFrame;
-    let batchSize = Math.min(opts.batchSize ?? this.defaultBatchSize(th, tw), tilesTotal);
+    const tilesTotal = n * rects.length;
+    const batchSize = Math.min(opts.batchSize ?? this.defaultBatchSize(th, tw), tilesTotal);
     // Even batches (9 tiles at 4 per batch run as 3+3+3, not 4+4+1).
-    batchSize = Math.ceil(tilesTotal / Math.ceil(tilesTotal / batchSize));
-    const outMegapixels = (n * 16 * h * w) / 1e6;
-    const signal = opts.signal;
-
-    // Normalised input frames, kept while a window still needs them.
-    const cache = new Map<number, { data: Float32Array; range: NormRange }>();
-    const loadFrame = async (i: number) => {
-      let entry = cache.get(i);
-      if (!entry) {
-        const raw = await source.readFrame(i);
-        if (raw.length !== h * w) {
-          throw new PssrError('FRAME_SIZE_MISMATCH', `Frame ${i + 1} has ${raw.length} pixels; the stack's frames are ${w}x${h}.`);
-        }
-        const range = normalizationRange(raw, card.normalization);
-        entry = { data: normalizeInto(raw, range), range };
-        cache.set(i, entry);
-      }
-      return entry;
-    };
-    // Frames being assembled: their blender and the centre frame's range for denormalisation.
-    const assembling = new Map<number, { blender: TileBlender; range: NormRange }>();
-    // HR accumulators are recycled (across restores too): allocating a fresh one per frame costs more in
-    // page faults than blending.
-    const spareFrames = this.spareFrames.size === 16 * h * w ? this.spareFrames.buffers : [];
-    this.spareFrames = { size: 16 * h * w, buffers: spareFrames };
-
-    let cursor = 0; // next tile (frame * tilesPerFrame + rect index) to prepare
-    interface Batch { tiles: { frame: number; rect: TileRect }[]; data: Float32Array }
-    const prepare = async (): Promise<Batch> => {
-      const count = Math.min(batchSize, tilesTotal - cursor);
-      const data = new Float32Array(count * F * frameSize);
-      const tiles: Batch['tiles'] = [];
-      for (let b = 0; b < count; b++, cursor++) {
-        const t = Math.floor(cursor / tilesPerFrame);
-        const rect = rects[cursor % tilesPerFrame]!;
-        const window = frameWindow(t, n, F);
-        if (!assembling.has(t)) {
-          for (const k of cache.keys()) if (k < Math.min(...window)) cache.delete(k);
-          const centre = await loadFrame(t);
-          assembling.set(t, { blender: new TileBlender(h, w, tile, 4, spareFrames.pop()), range: centre.range });
-        }
-        for (let c = 0; c < F; c++) {
-          const src = await loadFrame(window[c]!);
-          extractTile(src.data, h, w, rect, data.subarray((b * F + c) * frameSize, (b * F + c + 1) * frameSize));
-        }
-        tiles.push({ frame: t, rect });
-      }
-      return { tiles, data };
-    };
-
-    let sessionSeconds = 0;
-    let tilesDone = 0;
-    let framesDone = 0;
-    const progress = () => {
-      if (!opts.onProgress) return;
-      const elapsed = (performance.now() - started) / 1000;
-      opts.onProgress({
-        framesDone,
-        framesTotal: n,
-        tilesDone,
-        tilesTotal,
-        elapsedSeconds: elapsed,
-        megapixelsPerSecond: elapsed > 0 ? (outMegapixels * tilesDone) / tilesTotal / elapsed : 0,
-        etaSeconds: tilesDone > 0 ? (elapsed * (tilesTotal - tilesDone)) / tilesDone : null,
-      });
-    };
-    const consume = async (batch: Batch, result: RunResult) => {
-      sessionSeconds += result.seconds;
-      if (result.ranBatch < batch.tiles.length) batchSize = result.ranBatch; // out-of-memory split: stay smaller
-      const hrSize = 16 * frameSize;
-      if (result.data.length !== batch.tiles.length * hrSize) {
-        throw new PssrError('MODEL_CARD_INVALID', `${this.model.onnxPath} returned [${result.dims.join(', ')}] for ${batch.tiles.length} tiles of ${tw}x${th}; a 4x model must return [${batch.tiles.length}, 1, ${4 * th}, ${4 * tw}].`);
-      }
-      for (let b = 0; b < batch.tiles.length; b++) {
-        const { frame, rect } = batch.tiles[b]!;
-        const state = assembling.get(frame)!;
-        state.blender.add(rect, result.data.subarray(b * hrSize, (b + 1) * hrSize));
-        tilesDone++;
-        if (state.blender.pending === 0) {
-          assembling.delete(frame);
-          const hr = state.blender.result();
-          const restored = denormalize(hr, state.range, dtype);
-          if (spareFrames.length < PIPELINE_DEPTH + 1 && hr.length * 4 * (spareFrames.length + 1) <= SPARE_BYTES) spareFrames.push(hr);
-          await sink.writeFrame(restored);
-          framesDone++;
-        }
-      }
-      progress();
-    };
-
-    const run = (batch: Batch) =>
-      sessionHost.run(this.model.onnxPath, this.provider, batch.data, [batch.tiles.length, F, th, tw]).then((result) => ({ batch, result }));
-
-    // Pipeline: up to PIPELINE_DEPTH batches are posted to the session worker, so it never waits for this
-    // thread; meanwhile this thread reads/normalises/cuts the next batch and blends and writes the finished
-    // one. Results arrive in order.
-    const inflight: Promise<{ batch: Batch; result: RunResult }>[] = [];
-    progress(); // 0 of N: lets a progress bar appear before the first batch finishes
-    try {
-      while (cursor < tilesTotal || inflight.length > 0) {
-        throwIfCanceled(signal);
-        while (inflight.length < PIPELINE_DEPTH && cursor < tilesTotal) {
-          const next = run(await prepare());
-          next.catch(() => undefined); // handled when awaited below; never an unhandled rejection
-          inflight.push(next);
-        }
-        const finished = await inflight.shift()!;
-        await consume(finished.batch, finished.result);
-      }
-    } catch (err) {
-      // Let runs in flight finish before returning, so the caller can abort the sink safely.
-      await Promise.allSettled(inflight);
-      throw err;
-    }
-
-    const seconds = (performance.now() - started) / 1000;
-    return {
-      frames: n,
-      tiles: tilesTotal,
-      outputMegapixels: outMegapixels,
-      seconds,
-      sessionSeconds,
-      megapixelsPerSecond: outMegapixels / seconds,
-      provider: this.provider,
-      batchSize,
-      tileSize: Math.max(th, tw),
-      tilesPerFrame,
-    };
+    return { tile, rects, th, tw, tilesTotal, batchSize: Math.ceil(tilesTotal / Math.ceil(tilesTotal / batchSize)) };
   }
-}
 
-function throwIfCanceled(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new PssrError('CANCELED', 'Restore canceled.');
+  /**
+   * HR accumulators are recycled (across restores too): allocating a fresh one per frame costs more in
+   * page faults than blending.
+   */
+  private spareBuffers(size: number): Float32Array[] {
+    if (this.spareFrames.size !== size) this.spareFrames = { size, buffers: [] };
+    return this.spareFrames.buffers;
+  }
 }
 
 function firstLine(err: unknown): string {

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { PssrError, minMax, planAxis, psnr, ssim, toDType, upsampleBicubic4, upsampleBilinear4 } from '@pssr/core';
+import { DIHEDRAL_COUNT, PssrError, dihedral, dihedralShape, minMax, planAxis, psnr, ssim, toDType, upsampleBicubic4, upsampleBilinear4 } from '@pssr/core';
 import type { FrameArray, StackInfo } from '@pssr/core';
 import { resolveModel } from '@pssr/models';
 import type { ModelBundle } from '@pssr/models';
@@ -359,4 +359,45 @@ test('the bundled em model beats bicubic and bilinear on the degraded EM sample 
   const best = Math.max(score.bicubic.psnr, score.bilinear.psnr);
   assert.ok(score.model.psnr > best, `PSNR model ${score.model.psnr} vs bicubic ${score.bicubic.psnr}, bilinear ${score.bilinear.psnr}`);
   assert.ok(score.model.ssim > Math.max(score.bicubic.ssim, score.bilinear.ssim), `SSIM ${JSON.stringify(score)}`);
+});
+
+test('TTA output is the mean of the 8 dihedral restores and its uncertainty their standard deviation (non-square frame)', async () => {
+  const engine = await RestoreEngine.load(singleModel, { device: 'cpu' });
+  // The reference: each orientation of the whole frame restored plainly, turned back.
+  const outs: Float32Array[] = [];
+  for (let g = 0; g < DIHEDRAL_COUNT; g++) {
+    const [h, w] = dihedralShape(g, H, W);
+    const { frames } = await restoreFrames(singleModel, [dihedral(single, 1, H, W, g)], floatInfo(h, w), { tileSize: 32 });
+    outs.push(dihedral(frames[0] as Float32Array, 1, 4 * h, 4 * w, g, true));
+  }
+  const mean = new Float32Array(16 * H * W);
+  const std = new Float32Array(16 * H * W);
+  for (let i = 0; i < mean.length; i++) {
+    const vs = outs.map((o) => o[i]!);
+    const m = vs.reduce((a, b) => a + b, 0) / vs.length;
+    mean[i] = m;
+    std[i] = Math.sqrt(vs.reduce((a, b) => a + (b - m) ** 2, 0) / vs.length);
+  }
+  const source = MemoryFrameSource.fromFrames(floatInfo(H, W), [single]);
+  const sink = new MemoryFrameSink(engine.outputInfo(source.info));
+  const seen: { input: FrameArray; uncertainty: Float32Array | null }[] = [];
+  const timing = await engine.restore(source, sink, { tileSize: 32, tta: true, onFrame: (f) => void seen.push({ input: f.input, uncertainty: f.uncertainty }) });
+  assert.equal(timing.tta, true);
+  assert.ok(maxAbsDiff(sink.frames[0]!, mean) < WHOLE_VS_TILED_BOUND, `mean: max abs diff ${maxAbsDiff(sink.frames[0]!, mean)}`);
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0]!.input, single, 'onFrame hands over the input frame as read');
+  const unc = seen[0]!.uncertainty!;
+  // float32 range normalisation 0..1 of the fixture: the std is in the same units.
+  assert.ok(maxAbsDiff(unc, std) < WHOLE_VS_TILED_BOUND, `std: max abs diff ${maxAbsDiff(unc, std)}`);
+  assert.ok(minMax(std).max > 1e-3, 'the fixture network is not rotation-invariant, so the test can see the std');
+});
+
+test('without TTA onFrame gets no uncertainty and the output is unchanged', async () => {
+  const engine = await RestoreEngine.load(singleModel, { device: 'cpu' });
+  const source = MemoryFrameSource.fromFrames(floatInfo(H, W), [single]);
+  const sink = new MemoryFrameSink(engine.outputInfo(source.info));
+  const got: (Float32Array | null)[] = [];
+  await engine.restore(source, sink, { tileSize: 32, onFrame: (f) => void got.push(f.uncertainty) });
+  assert.deepEqual(got, [null]);
+  assert.ok(maxAbsDiff(sink.frames[0]!, fx.references.get('single')!) < WHOLE_VS_TILED_BOUND);
 });

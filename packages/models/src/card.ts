@@ -128,5 +128,20 @@ export function parseModelCard(json: unknown, source: string): ModelCard {
   r.oneOf(exe, 'precision', 'execution.precision', ['fp32', 'fp16'] as const);
   if (exe.notes !== undefined) r.string(exe, 'notes', 'execution.notes', false);
 
+  if (c.calibration !== undefined) {
+    const cal = r.object(c, 'calibration', 'calibration (or absent)');
+    r.string(cal, 'data', 'calibration.data', false);
+    r.number(cal, 'frames', 'calibration.frames', posInt, 'a positive integer');
+    if (!Array.isArray(cal.seeds) || !cal.seeds.every((s) => Number.isInteger(s))) r.fail('calibration.seeds', 'an array of integers', cal.seeds);
+    for (const stat of ['rse', 'rsp', 'localPeak', 'noise', 'uncertainty'] as const) {
+      if (stat === 'uncertainty' && cal.uncertainty === null) continue;
+      const s = r.object(cal, stat, `calibration.${stat}`);
+      for (const k of ['median', 'p05', 'p95'] as const) r.number(s, k, `calibration.${stat}.${k}`);
+      if (!((s.p05 as number) <= (s.median as number) && (s.median as number) <= (s.p95 as number))) r.fail(`calibration.${stat}`, 'percentiles with p05 <= median <= p95', s);
+    }
+    r.string(cal, 'command', 'calibration.command', false);
+    r.string(cal, 'computedWith', 'calibration.computedWith', false);
+  }
+
   return c as unknown as ModelCard;
 }

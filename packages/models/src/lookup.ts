@@ -5,11 +5,11 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PssrError } from '@pssr/core';
-import type { ModelCard } from '@pssr/core';
+import type { ModelCard, TrustCalibration } from '@pssr/core';
 import { parseModelCard } from './card.js';
 
 export interface ModelBundle {
@@ -130,4 +130,18 @@ export async function resolveModel(nameOrDir: string): Promise<ModelBundle> {
     'MODEL_NOT_FOUND',
     `Model "${nameOrDir}" not found: it is neither a bundled model (${available.length ? available.join(', ') : 'none installed'})\nnor a folder holding ${MODEL_FILE} and ${CARD_FILE}.`,
   );
+}
+
+/**
+ * Records a trust calibration in a model folder's card (replacing an older one); the card is re-validated
+ * and replaced atomically, everything else in it is kept as it was.
+ */
+export async function writeCardCalibration(dir: string, calibration: TrustCalibration): Promise<ModelCard> {
+  const cardPath = join(dir, CARD_FILE);
+  const card = { ...(JSON.parse(await readFile(cardPath, 'utf8')) as Record<string, unknown>), calibration };
+  const checked = parseModelCard(card, cardPath);
+  const tmp = `${cardPath}.tmp-${process.pid}`;
+  await writeFile(tmp, `${JSON.stringify(card, null, 2)}\n`);
+  await rename(tmp, cardPath);
+  return checked;
 }

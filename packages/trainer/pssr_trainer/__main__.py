@@ -1,5 +1,6 @@
 """`python3 -m pssr_trainer train --config CONFIG.json` (JSON lines on stdout, CONTRACTS "Trainer subprocess
-protocol"), `bench` (CPU ms per frame of the architectures) and `evaluate` (a trained model on held-out data)."""
+protocol"), `bench` (CPU ms per frame of the architectures), `evaluate` (a trained model on held-out data) and `valset`
+(the held-out validation series of a config as HR TIFFs, for `pssr calibrate`)."""
 from __future__ import annotations
 
 import argparse
@@ -30,6 +31,9 @@ def main(argv=None) -> int:
     ev.add_argument("--model", required=True, help="model folder with weights.pt (or a bundled model name)")
     ev.add_argument("--config", required=True, help="a training config: its data, valData/valFraction, channel, recipe, valSeed are used")
     ev.add_argument("--only", action="append", default=[], help="keep only validation series whose name contains this")
+    vs = sub.add_parser("valset", help="write the held-out validation series of a config as HR TIFFs (for pssr calibrate)")
+    vs.add_argument("--config", required=True, help="a training config: its data, valData/valFraction, channel are used")
+    vs.add_argument("--out", required=True, help="folder to write val-NN.tif and valset.json into")
     args = ap.parse_args(argv)
 
     if args.cmd == "bench":
@@ -51,6 +55,10 @@ def main(argv=None) -> int:
             from .train import run
 
             run(raw, command=raw.get("command") or "python3 -m pssr_trainer " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:])))
+        elif args.cmd == "valset":
+            from .valset import write_valset
+
+            print(json.dumps(write_valset(raw, args.out)))
         else:
             from .evalcmd import evaluate_model
 

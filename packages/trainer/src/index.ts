@@ -3,8 +3,8 @@
  * `python3 -m pssr_trainer train --config <tmp.json>` as a subprocess and reads its JSON-lines protocol
  * (docs/CONTRACTS.md "Trainer subprocess protocol"). It never imports the trainer, onnxruntime or torch.
  */
-import { spawn } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFile, spawn } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -159,4 +159,46 @@ function isEvent(v: unknown): v is TrainEvent {
 
 function lastLines(lines: string[]): string {
   return lines.slice(-3).join(' | ');
+}
+
+/** One held-out validation series as `python3 -m pssr_trainer valset` writes it. */
+export interface ValidationSeries {
+  /** Path of the HR TIFF stack written. */
+  path: string;
+  /** The training input it came from, and which part of it (e.g. "frames 24..29"). */
+  series: string;
+  part: string;
+  frames: number;
+  height: number;
+  width: number;
+}
+
+/**
+ * Writes the validation series a training config holds out (the trainer's own split, data.split_data) as
+ * HR TIFFs into `outDir`: what `pssr calibrate` degrades and restores. `config` is a config object or the
+ * path of a config file; relative data paths resolve against `cwd` (default: this process's).
+ */
+export async function exportValidationSet(config: TrainConfig | string, outDir: string, opts: { python?: string; cwd?: string } = {}): Promise<ValidationSeries[]> {
+  const dir = await mkdtemp(join(tmpdir(), 'pssr-valset-'));
+  try {
+    let configPath = config as string;
+    if (typeof config !== 'string') {
+      configPath = join(dir, 'config.json');
+      await writeFile(configPath, JSON.stringify(config));
+    }
+    const python = opts.python ?? defaultPython();
+    const pythonPath = [trainerPythonPath(), process.env['PYTHONPATH']].filter(Boolean).join(delimiter);
+    await new Promise<void>((resolvePromise, reject) => {
+      execFile(python, ['-m', 'pssr_trainer', 'valset', '--config', configPath, '--out', outDir], { env: { ...process.env, PYTHONPATH: pythonPath }, cwd: opts.cwd, maxBuffer: 16 * 2 ** 20 }, (err, stdout) => {
+        if (!err) return resolvePromise();
+        const line = stdout.split('\n').find((l) => l.includes('"event": "error"') || l.includes('"event":"error"'));
+        const message = line ? String((JSON.parse(line) as { message?: unknown }).message) : err.message.split('\n')[0]!;
+        reject(new PssrError((err as { code?: unknown }).code === 2 ? 'TRAIN_BAD_INPUT' : 'TRAIN_FAILED', `cannot list the validation data: ${message}`, false));
+      });
+    });
+    const listing = JSON.parse(await readFile(join(outDir, 'valset.json'), 'utf8')) as { series: (Omit<ValidationSeries, 'path'> & { file: string })[] };
+    return listing.series.map(({ file, ...s }) => ({ ...s, path: join(outDir, file) }));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

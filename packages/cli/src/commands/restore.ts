@@ -3,8 +3,10 @@ import { basename, resolve } from 'node:path';
 import { PssrError } from '@pssr/core';
 import type { FrameSink, FrameSource, StackInfo } from '@pssr/core';
 import { RestoreEngine } from '@pssr/inference';
-import type { Device, RestoreTiming } from '@pssr/inference';
+import type { Device, RestoreOptions, RestoreTiming } from '@pssr/inference';
 import { resolveModel } from '@pssr/models';
+import { TrustReportWriter } from '@pssr/report';
+import type { TrustReport } from '@pssr/report';
 import { createTiffStackWriter, inspectTiff, openTiffStack } from '@pssr/tiff';
 import { formatSeconds } from '../output.js';
 import { restoreProgress } from '../progress.js';
@@ -24,12 +26,17 @@ export interface RestoreArgs {
   compression: 'none' | 'deflate';
   channel?: number;
   reference?: string;
+  /** Test-time augmentation: mean of the 8 dihedral orientations; the report gets the uncertainty map. */
+  tta?: boolean;
+  /** Folder for the trust report (report.json, consistency.tif, uncertainty.tif with TTA, preview.png). */
+  report?: string;
 }
 
 export interface RestoreResult {
   output: string;
   timing: RestoreTiming;
   quality?: QualityReport;
+  report?: TrustReport;
 }
 
 export async function restoreCommand(args: RestoreArgs, print: (s: string) => void): Promise<RestoreResult> {
@@ -43,8 +50,9 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
   const reader = await openTiffStack(inputPath, readOpts);
   let timing: RestoreTiming;
   let engine: RestoreEngine;
+  let report: TrustReportWriter | null = null;
   try {
-    // A bad reference is found before the restore runs, not after.
+    // A bad reference or report folder is found before the restore runs, not after.
     if (args.reference !== undefined) checkReference(reader.info, await inspectTiff(resolve(args.reference), readOpts), args.reference);
     const model = await resolveModel(args.model);
     engine = await RestoreEngine.load(model, { device: args.device });
@@ -53,7 +61,25 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
       overwrite: args.force,
       software: SOFTWARE,
     });
-    timing = await runRestore(engine, reader, sink, args, `restoring ${basename(args.input)}`);
+    if (args.report !== undefined) {
+      report = await TrustReportWriter.create(args.report, {
+        model,
+        input: reader.info,
+        tta: args.tta === true,
+        inputName: basename(args.input),
+        restoredName: basename(args.output),
+        overwrite: args.force,
+        software: SOFTWARE,
+      }).catch(async (err: unknown) => {
+        await sink.abort();
+        throw err;
+      });
+    }
+    const trust = report;
+    timing = await runRestore(engine, reader, sink, { ...args, ...(trust ? { onFrame: (f) => trust.addFrame(f).then(() => undefined) } : {}) }, `restoring ${basename(args.input)}`);
+  } catch (err) {
+    await report?.abort();
+    throw err;
   } finally {
     await reader.close();
   }
@@ -61,9 +87,13 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
   const out = engine.outputInfo(info);
   print(
     `restored ${args.input} -> ${args.output}: ${info.frames} frame${info.frames === 1 ? '' : 's'} ${info.width}x${info.height} -> ${out.width}x${out.height} ${info.dtype}, ` +
-      `model ${engine.model.name} on ${timing.provider}, ${formatSeconds(timing.seconds)}, ${timing.megapixelsPerSecond.toFixed(2)} MP/s\n`,
+      `model ${engine.model.name} on ${timing.provider}${timing.tta ? ' with TTA (8 orientations)' : ''}, ${formatSeconds(timing.seconds)}, ${timing.megapixelsPerSecond.toFixed(2)} MP/s\n`,
   );
   const result: RestoreResult = { output: outputPath, timing };
+  if (report) {
+    result.report = await report.finish();
+    print(`${result.report.summary.verdict}; report in ${args.report}\n`);
+  }
   if (args.reference !== undefined) {
     result.quality = await compareWithReference(inputPath, outputPath, resolve(args.reference), readOpts);
     print(formatQuality(result.quality, engine.model.name, args.reference));
@@ -79,7 +109,7 @@ export async function runRestore(
   engine: RestoreEngine,
   reader: FrameSource,
   sink: FrameSink,
-  opts: { batch?: number; tile?: number },
+  opts: { batch?: number; tile?: number; tta?: boolean; onFrame?: RestoreOptions['onFrame'] },
   label: string,
 ): Promise<RestoreTiming> {
   const controller = new AbortController();
@@ -91,6 +121,8 @@ export async function runRestore(
       onProgress: (p) => bar.update(p),
       ...(opts.batch === undefined ? {} : { batchSize: opts.batch }),
       ...(opts.tile === undefined ? {} : { tileSize: opts.tile }),
+      ...(opts.tta ? { tta: true } : {}),
+      ...(opts.onFrame ? { onFrame: opts.onFrame } : {}),
     });
     bar.stop();
     await sink.commit();

@@ -1,0 +1,77 @@
+/** Everything the trust report says about one restored frame, from the LR frame, the restoration and (TTA) its uncertainty. */
+import { upsampleBilinear4 } from '../interp.js';
+import type { ModelCard } from '../modelcard.js';
+import type { FrameArray } from '../types.js';
+import { consistency } from './consistency.js';
+import { flaggedRegions, frameFlags } from './flags.js';
+import type { TrustFlag, TrustRegion, TrustThresholds } from './flags.js';
+import { backgroundBlock, snr } from './snr.js';
+
+export interface FrameTrustInput {
+  index: number;
+  /** The measured LR frame (height x width). */
+  lr: FrameArray;
+  /** The 4x restoration (4 height x 4 width), ours or another tool's. */
+  restored: FrameArray;
+  height: number;
+  width: number;
+  /** Per-pixel TTA standard deviation at output size, in the input's intensity units, when measured. */
+  uncertainty?: Float32Array | null;
+}
+
+export interface FrameTrust {
+  index: number;
+  /** Consistency residual RMS, normalised units (fraction of the LR frame's normalisation range). */
+  rse: number;
+  /** rse relative to the LR frame's estimated noise sigma (about 1 = consistent within the noise). */
+  rseToNoise: number | null;
+  rsp: number;
+  /** Estimated LR noise sigma, normalised units. */
+  noise: number;
+  /** 99.9th percentile of the local residual map, normalised units. */
+  localPeak: number;
+  /** Mean TTA standard deviation, normalised units (null without TTA). */
+  uncertainty: number | null;
+  snr: { bilinear: number | null; restored: number | null };
+  flags: TrustFlag[];
+  regions: TrustRegion[];
+}
+
+export interface FrameTrustResult {
+  stats: FrameTrust;
+  /** The consistency map: |LR - fitted restoration| per LR pixel, input intensity units. */
+  residual: Float32Array;
+  /** The bilinear 4x upsampling of the LR frame (for the preview and SNR). */
+  bilinear: Float32Array;
+}
+
+/** Assesses one frame against the card (`thresholds` null: statistics only, no flags). */
+export function assessFrame(input: FrameTrustInput, card: Pick<ModelCard, 'name' | 'normalization' | 'calibration'>, thresholds: TrustThresholds | null): FrameTrustResult {
+  const { lr, restored, height, width } = input;
+  const c = consistency(lr, restored, height, width, card.normalization);
+  const span = c.range.hi - c.range.lo;
+  const uncertainty = input.uncertainty ? mean(input.uncertainty) / span : null;
+  const bilinear = upsampleBilinear4(Float32Array.from(lr), height, width);
+  const bg = backgroundBlock(bilinear, 4 * height, 4 * width);
+  const regions = thresholds ? flaggedRegions(c.local, height, width, thresholds.local) : [];
+  const base = { noise: c.noise, rse: c.rse, rsp: c.rsp, localPeak: c.localPeak, uncertainty };
+  const flags = thresholds && card.calibration ? frameFlags(base, regions, card.calibration, thresholds, card.name) : [];
+  return {
+    stats: {
+      index: input.index,
+      ...base,
+      rseToNoise: c.rseToNoise,
+      snr: { bilinear: snr(bilinear, 4 * height, 4 * width, bg), restored: snr(restored, 4 * height, 4 * width, bg) },
+      flags,
+      regions,
+    },
+    residual: c.residual,
+    bilinear,
+  };
+}
+
+function mean(a: Float32Array): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i]!;
+  return a.length > 0 ? s / a.length : 0;
+}

@@ -1,0 +1,40 @@
+/** Does the file's pixel size match what the model was trained for? (card `inputPixelSize` vs the TIFF's). */
+import type { PixelSize } from '../types.js';
+
+/** Relative difference above which the report warns (issue 8: 25%). */
+export const PIXEL_SIZE_TOLERANCE = 0.25;
+
+const NANOMETRES: Record<string, number> = { m: 1e9, mm: 1e6, um: 1e3, 'µm': 1e3, micron: 1e3, microns: 1e3, nm: 1, a: 0.1, 'å': 0.1, angstrom: 0.1 };
+
+export interface PixelSizeCheck {
+  /** 'ok', 'mismatch' (warn), or 'unknown' (the card or the file does not say, or a unit is unknown). */
+  status: 'ok' | 'mismatch' | 'unknown';
+  cardNm: number | null;
+  fileNm: number | null;
+  /** file / card. */
+  ratio: number | null;
+  message: string;
+}
+
+export function toNanometres(value: number, unit: string): number | null {
+  const k = NANOMETRES[unit.trim().toLowerCase()];
+  return k === undefined || !(value > 0) ? null : value * k;
+}
+
+/** Compares the LR file's pixel size (x; y when it differs more) with the card's expected input pixel size. */
+export function checkPixelSize(card: { value: number; unit: string } | null, file: PixelSize | undefined, modelName: string): PixelSizeCheck {
+  const cardNm = card ? toNanometres(card.value, card.unit) : null;
+  const xNm = file ? toNanometres(file.x, file.unit) : null;
+  const yNm = file ? toNanometres(file.y, file.unit) : null;
+  // The axis farther from the card's size decides (pixels are square in nearly every file).
+  const fileNm = xNm === null || yNm === null || cardNm === null ? xNm : Math.abs(xNm - cardNm) >= Math.abs(yNm - cardNm) ? xNm : yNm;
+  if (cardNm === null) return { status: 'unknown', cardNm, fileNm, ratio: null, message: `the ${modelName} card does not record an input pixel size` };
+  if (fileNm === null) return { status: 'unknown', cardNm, fileNm, ratio: null, message: `the file does not record a pixel size (${modelName} expects ${fmt(cardNm)} nm)` };
+  const ratio = fileNm / cardNm;
+  if (Math.abs(ratio - 1) > PIXEL_SIZE_TOLERANCE) {
+    return { status: 'mismatch', cardNm, fileNm, ratio, message: `the file's pixel size ${fmt(fileNm)} nm is ${fmt(ratio)}x the ${fmt(cardNm)} nm ${modelName} was trained for: structures appear at another scale than in training` };
+  }
+  return { status: 'ok', cardNm, fileNm, ratio, message: `pixel size ${fmt(fileNm)} nm matches ${modelName}'s ${fmt(cardNm)} nm` };
+}
+
+const fmt = (x: number) => Number(x.toPrecision(3)).toString();

@@ -1,0 +1,84 @@
+/**
+ * Calibration of a model's trust statistics (issue 8): degrade its held-out validation HR frames with its
+ * own recipe (several noise seeds), restore them exactly as a user's restore runs (TTA on, so uncertainty is
+ * calibrated too), and record the median and 5th/95th percentiles per frame of RSE, RSP, the local residual
+ * peak, the mean uncertainty and the input's noise estimate. Out-of-distribution flags compare against these (core trust/flags.ts).
+ */
+import { assessFrame, summarize } from '@pssr/core';
+import type { FrameTrust, ModelCard, TrustCalibration } from '@pssr/core';
+import { MemoryFrameSink } from '@pssr/inference';
+import type { RestoreEngine } from '@pssr/inference';
+import { openTiffStack } from '@pssr/tiff';
+import { degradedSource } from './degraded.js';
+
+/** Noise seeds of the calibration degradations (distinct from the trainer's valSeed 0 realisation). */
+export const CALIBRATION_SEEDS = [101, 202, 303];
+
+export interface CalibrationSeriesInput {
+  /** HR TIFF stack of one held-out series. */
+  path: string;
+  /** What it is, for the card (e.g. "mitocheck frames 24..29"). */
+  label: string;
+}
+
+export interface CalibrateOptions {
+  seeds?: number[];
+  tta?: boolean;
+  /** Describes the data in the card. */
+  data: string;
+  command: string;
+  computedWith: string;
+  onProgress?: (framesDone: number) => void;
+}
+
+export interface CalibrationResult {
+  calibration: TrustCalibration;
+  frames: (FrameTrust & { series: string; seed: number })[];
+}
+
+export async function calibrate(engine: RestoreEngine, series: CalibrationSeriesInput[], opts: CalibrateOptions): Promise<CalibrationResult> {
+  const seeds = opts.seeds ?? CALIBRATION_SEEDS;
+  const tta = opts.tta ?? true;
+  const card = engine.model.card;
+  const frames: CalibrationResult['frames'] = [];
+  for (const s of series) {
+    for (const seed of seeds) {
+      for (const stats of await restoreAndAssess(engine, s.path, card, seed, tta)) frames.push({ ...stats, series: s.label, seed });
+      opts.onProgress?.(frames.length);
+    }
+  }
+  const pick = (f: (x: FrameTrust) => number | null) => frames.map(f).filter((v): v is number => v !== null);
+  const calibration: TrustCalibration = {
+    data: `${opts.data}; degraded with the card's recipe, seeds ${seeds.join(', ')}${tta ? ', restored with TTA' : ''}`,
+    frames: frames.length,
+    seeds,
+    rse: summarize(pick((f) => f.rse)),
+    rsp: summarize(pick((f) => f.rsp)),
+    localPeak: summarize(pick((f) => f.localPeak)),
+    uncertainty: tta ? summarize(pick((f) => f.uncertainty)) : null,
+    noise: summarize(pick((f) => f.noise)),
+    command: opts.command,
+    computedWith: opts.computedWith,
+  };
+  return { calibration, frames };
+}
+
+/** Degrades one HR stack with `seed`, restores it and assesses every frame (no flags: this is the yardstick). */
+async function restoreAndAssess(engine: RestoreEngine, path: string, card: ModelCard, seed: number, tta: boolean): Promise<FrameTrust[]> {
+  const hr = await openTiffStack(path);
+  try {
+    const lr = degradedSource(hr, card.degradation, seed);
+    const out: FrameTrust[] = [];
+    const { height, width } = lr.info;
+    const sink = new MemoryFrameSink(engine.outputInfo(lr.info), () => undefined);
+    await engine.restore(lr, sink, {
+      tta,
+      onFrame: (f) => {
+        out.push(assessFrame({ index: f.index, lr: f.input, restored: f.output, height, width, uncertainty: f.uncertainty }, card, null).stats);
+      },
+    });
+    return out;
+  } finally {
+    await hr.close();
+  }
+}

@@ -1,0 +1,171 @@
+/**
+ * preview.png: the centre frame as a person checks it: bilinear input, restoration, consistency map and
+ * (TTA) uncertainty map side by side, each with a colour bar, flagged regions outlined, and the numbers.
+ * Drawn with @napi-rs/canvas (Skia, prebuilt binaries inside the npm package) and the DejaVu Sans font from
+ * the dejavu-fonts-ttf package, so it renders the same offline and in slim containers without system fonts.
+ */
+import { createRequire } from 'node:module';
+import { GlobalFonts, createCanvas } from '@napi-rs/canvas';
+import type { SKRSContext2D } from '@napi-rs/canvas';
+import { percentiles } from '@pssr/core';
+import type { FrameTrust } from '@pssr/core';
+import { colour } from './colormap.js';
+import type { ColourScale } from './colormap.js';
+
+const FONT = 'DejaVu Sans';
+let fontRegistered = false;
+
+function registerFont(): void {
+  if (fontRegistered) return;
+  const require = createRequire(import.meta.url);
+  GlobalFonts.registerFromPath(require.resolve('dejavu-fonts-ttf/ttf/DejaVuSans.ttf'), FONT);
+  fontRegistered = true;
+}
+
+export interface PreviewPanel {
+  title: string;
+  data: ArrayLike<number>;
+  height: number;
+  width: number;
+  scale: ColourScale;
+  /** Display range; default: the 0.1..99.9 percentiles (grey) or 0..99.5th percentile (colour). */
+  range?: { min: number; max: number };
+  unit: string;
+}
+
+export interface PreviewContent {
+  heading: string;
+  panels: PreviewPanel[];
+  /** Flagged regions in output pixel coordinates (drawn on every panel of output size). */
+  regions: { x: number; y: number; w: number; h: number }[];
+  outputHeight: number;
+  outputWidth: number;
+  lines: string[];
+  flagged: boolean;
+}
+
+const PANEL = 300;
+const GAP = 16;
+const TITLE = 22;
+const BAR = 14;
+const BAR_LABELS = 18;
+const LINE = 17;
+
+/** Renders the preview to PNG bytes. */
+export function renderPreview(content: PreviewContent): Buffer {
+  registerFont();
+  const n = content.panels.length;
+  const aspect = content.outputHeight / content.outputWidth;
+  const panelH = Math.round(PANEL * Math.min(Math.max(aspect, 0.25), 2));
+  const wrapped = content.lines.flatMap((l) => wrap(l, Math.floor((n * (PANEL + GAP) - GAP) / 7.2)));
+  const width = GAP + n * (PANEL + GAP);
+  const height = GAP + 26 + TITLE + panelH + 8 + BAR + BAR_LABELS + 10 + wrapped.length * LINE + GAP;
+  const canvas = createCanvas(width, height);
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#ffffff';
+  ctx.fillRect(0, 0, width, height);
+  ctx.fillStyle = content.flagged ? '#b00020' : '#1b5e20';
+  ctx.font = `bold 17px "${FONT}"`;
+  ctx.fillText(content.heading, GAP, GAP + 17);
+  const top = GAP + 26;
+  content.panels.forEach((p, k) => drawPanel(ctx, p, GAP + k * (PANEL + GAP), top, panelH, content));
+  ctx.fillStyle = '#222222';
+  ctx.font = `13px "${FONT}"`;
+  let y = top + TITLE + panelH + 8 + BAR + BAR_LABELS + 10 + 12;
+  for (const line of wrapped) {
+    ctx.fillText(line, GAP, y);
+    y += LINE;
+  }
+  return canvas.toBuffer('image/png');
+}
+
+function drawPanel(ctx: SKRSContext2D, p: PreviewPanel, x: number, y: number, panelH: number, content: PreviewContent): void {
+  ctx.fillStyle = '#222222';
+  ctx.font = `bold 14px "${FONT}"`;
+  ctx.fillText(p.title, x, y + 15);
+  const range = p.range ?? displayRange(p);
+  const image = createCanvas(p.width, p.height);
+  const ictx = image.getContext('2d');
+  const pixels = ictx.createImageData(p.width, p.height);
+  const span = range.max - range.min || 1;
+  for (let i = 0; i < p.height * p.width; i++) {
+    const [r, g, b] = colour(p.scale, (p.data[i]! - range.min) / span);
+    pixels.data[4 * i] = r;
+    pixels.data[4 * i + 1] = g;
+    pixels.data[4 * i + 2] = b;
+    pixels.data[4 * i + 3] = 255;
+  }
+  ictx.putImageData(pixels, 0, 0);
+  const iy = y + TITLE;
+  ctx.imageSmoothingEnabled = p.width > PANEL;
+  ctx.drawImage(image, x, iy, PANEL, panelH);
+  // Flagged regions, scaled from output pixels to the panel.
+  ctx.strokeStyle = '#00e5ff';
+  ctx.lineWidth = 2;
+  for (const r of content.regions) {
+    const sx = PANEL / content.outputWidth;
+    const sy = panelH / content.outputHeight;
+    ctx.strokeRect(x + r.x * sx - 3, iy + r.y * sy - 3, Math.max(r.w * sx, 2) + 6, Math.max(r.h * sy, 2) + 6);
+  }
+  // Colour bar with its range.
+  const by = iy + panelH + 8;
+  for (let i = 0; i < PANEL; i++) {
+    const [r, g, b] = colour(p.scale, i / (PANEL - 1));
+    ctx.fillStyle = `rgb(${r},${g},${b})`;
+    ctx.fillRect(x + i, by, 1, BAR);
+  }
+  ctx.strokeStyle = '#888888';
+  ctx.lineWidth = 1;
+  ctx.strokeRect(x + 0.5, by + 0.5, PANEL - 1, BAR - 1);
+  ctx.fillStyle = '#222222';
+  ctx.font = `12px "${FONT}"`;
+  const lo = formatValue(range.min);
+  const hi = `${formatValue(range.max)} ${p.unit}`.trim();
+  ctx.fillText(lo, x, by + BAR + 14);
+  ctx.fillText(hi, x + PANEL - ctx.measureText(hi).width, by + BAR + 14);
+}
+
+function displayRange(p: PreviewPanel): { min: number; max: number } {
+  const values = Float32Array.from(p.data);
+  if (p.scale === 'grey') {
+    const [min, max] = percentiles(values, [0.1, 99.9]) as [number, number];
+    return { min, max: max > min ? max : min + 1 };
+  }
+  const [max] = percentiles(values, [99.5]) as [number];
+  return { min: 0, max: max > 0 ? max : 1 };
+}
+
+function formatValue(v: number): string {
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 1000 || a < 0.01) return v.toExponential(1);
+  return Number(v.toPrecision(3)).toString();
+}
+
+/** Greedy word wrap to `columns` characters. */
+function wrap(line: string, columns: number): string[] {
+  const out: string[] = [];
+  let current = '';
+  for (const word of line.split(' ')) {
+    if (current.length > 0 && current.length + 1 + word.length > columns) {
+      out.push(current);
+      current = `    ${word}`;
+    } else {
+      current = current.length > 0 ? `${current} ${word}` : word;
+    }
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/** The numbers printed under the panels for one frame. */
+export function frameLines(f: FrameTrust, frames: number): string[] {
+  const snr = (v: number | null) => (v === null ? 'n/a' : v.toFixed(1));
+  const lines = [
+    `frame ${f.index + 1} of ${frames}: consistency RSE ${f.rse.toFixed(4)} (${f.rseToNoise === null ? 'noise n/a' : `${f.rseToNoise.toFixed(2)}x the input's noise`}), RSP ${f.rsp.toFixed(4)}, local residual peak ${f.localPeak.toFixed(4)}` +
+      (f.uncertainty === null ? '' : `, mean uncertainty ${f.uncertainty.toFixed(4)}`) +
+      ` (normalised units); SNR bilinear ${snr(f.snr.bilinear)} -> restored ${snr(f.snr.restored)}`,
+  ];
+  for (const flag of f.flags) lines.push(`FLAG ${flag.kind}: ${flag.reason}`);
+  return lines;
+}
