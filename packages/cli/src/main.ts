@@ -131,6 +131,7 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
           tta: o.tta !== false,
           device: o.device as 'auto',
           ...(o.config === undefined ? {} : { config: o.config as string }),
+          ...(config.python === undefined ? {} : { python: config.python }),
         },
         print,
       );

@@ -186,7 +186,7 @@ export async function exportValidationSet(config: TrainConfig | string, outDir: 
       configPath = join(dir, 'config.json');
       await writeFile(configPath, JSON.stringify(config));
     }
-    const python = opts.python ?? defaultPython();
+    const python = opts.python ?? DEFAULT_PYTHON;
     const pythonPath = [trainerPythonPath(), process.env['PYTHONPATH']].filter(Boolean).join(delimiter);
     await new Promise<void>((resolvePromise, reject) => {
       execFile(python, ['-m', 'pssr_trainer', 'valset', '--config', configPath, '--out', outDir], { env: { ...process.env, PYTHONPATH: pythonPath }, cwd: opts.cwd, maxBuffer: 16 * 2 ** 20 }, (err, stdout) => {

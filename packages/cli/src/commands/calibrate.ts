@@ -24,6 +24,8 @@ export interface CalibrateArgs {
   config?: string;
   tta: boolean;
   device: Device;
+  /** Python interpreter for the trainer's valset command (PSSR_PYTHON via @pssr/config). */
+  python?: string;
 }
 
 export async function calibrateCommand(args: CalibrateArgs, print: (s: string) => void): Promise<TrustCalibration[]> {
@@ -33,7 +35,7 @@ export async function calibrateCommand(args: CalibrateArgs, print: (s: string) =
   for (const name of names) {
     const model = await resolveModel(name);
     const config = args.config ?? trainingConfigOf(model);
-    const calibration = await calibrateModel(model, config, { tta: args.tta, device: args.device, command: `pssr calibrate --model ${name}${args.config ? ` --config ${args.config}` : ''}${args.tta ? '' : ' --no-tta'}` });
+    const calibration = await calibrateModel(model, config, { tta: args.tta, device: args.device, ...(args.python ? { python: args.python } : {}), command: `pssr calibrate --model ${name}${args.config ? ` --config ${args.config}` : ''}${args.tta ? '' : ' --no-tta'}` });
     print(`calibrated ${model.name} on ${calibration.frames} frames: RSE median ${calibration.rse.median.toFixed(5)} p95 ${calibration.rse.p95.toFixed(5)}, RSP p05 ${calibration.rsp.p05.toFixed(5)}` +
       `${calibration.uncertainty ? `, uncertainty median ${calibration.uncertainty.median.toFixed(5)} p95 ${calibration.uncertainty.p95.toFixed(5)}` : ''} -> ${join(model.dir, 'model.json')}\n`);
     out.push(calibration);
@@ -45,10 +47,10 @@ export async function calibrateCommand(args: CalibrateArgs, print: (s: string) =
  * Calibrates one model folder from a training config (file path or object) and writes the result into
  * its card. `pssr train` calls this for every model it trains.
  */
-export async function calibrateModel(model: ModelBundle, config: string | TrainConfig, opts: { tta: boolean; device: Device; command: string }): Promise<TrustCalibration> {
+export async function calibrateModel(model: ModelBundle, config: string | TrainConfig, opts: { tta: boolean; device: Device; command: string; python?: string }): Promise<TrustCalibration> {
   const dir = await mkdtemp(join(tmpdir(), 'pssr-calibrate-'));
   try {
-    const series = await exportValidationSet(config, dir);
+    const series = await exportValidationSet(config, dir, opts.python ? { python: opts.python } : {});
     if (series.length === 0) throw new PssrError('INVALID_ARGUMENT', `The training config of ${model.name} holds out no validation data; calibration needs some (valData or valFraction).`);
     const engine = await RestoreEngine.load(model, { device: opts.device });
     const { calibration } = await calibrate(engine, series.map((s) => ({ path: s.path, label: `${s.series} ${s.part}`.trim() })), {
