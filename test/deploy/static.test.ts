@@ -219,6 +219,11 @@ test('docker-compose.yml: services, health checks, AOF, bucket creation, referen
     }
   }
   assert.match(services.worker.stop_grace_period, /m$/, 'worker gets minutes to finish its job on stop');
+  // Production: one process per container (never `npm run serve`), restarted by the runtime's policy.
+  for (const s of ['api', 'worker', 'worker-gpu']) {
+    assert.match(String(services[s].restart), /^(unless-stopped|always)$/, `${s} is restarted when it dies`);
+    assert.doesNotMatch(JSON.stringify(services[s].command ?? ''), /serve/, `${s} runs one process, not npm run serve`);
+  }
   assert.deepEqual(services['worker-gpu'].deploy.resources.reservations.devices[0].capabilities, ['gpu']);
 });
 
@@ -228,6 +233,16 @@ const k8sFiles = readdirSync(join(root, 'k8s')).filter((f) => f.endsWith('.yaml'
 const k8s = k8sFiles.flatMap((f) => parseYaml(`k8s/${f}`).map((doc) => ({ file: f, doc })));
 const byKind = (kind: string) => k8s.filter((x) => x.doc.kind === kind).map((x) => x.doc);
 const deployment = (name: string) => byKind('Deployment').find((d) => d.metadata.name === name)!;
+
+test('k8s and images: one process per container (server.ts, worker main.ts), restarted by the Deployment', () => {
+  assert.match(read('docker/api.Dockerfile'), /CMD \["node", "--import", "tsx", "services\/api\/src\/server\.ts"\]/);
+  for (const f of ['docker/worker-cpu.Dockerfile', 'docker/worker-gpu.Dockerfile']) assert.match(read(f), /CMD \["node", "--import", "tsx", "services\/worker\/src\/main\.ts"\]/, f);
+  for (const d of byKind('Deployment')) {
+    const policy = d.spec.template.spec.restartPolicy;
+    assert.ok(policy === undefined || policy === 'Always', `${d.metadata.name}: restartPolicy Always`);
+    for (const c of d.spec.template.spec.containers) assert.doesNotMatch(JSON.stringify([c.command ?? '', c.args ?? '']), /serve/, `${d.metadata.name}: not npm run serve`);
+  }
+});
 
 test('k8s: every manifest parses, is namespaced, and is listed in the kustomization', () => {
   assert.ok(k8s.length >= 10);

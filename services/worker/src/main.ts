@@ -1,7 +1,8 @@
 /**
- * The worker process (`npm run worker`): one per GPU on a cluster. SIGTERM: stop taking jobs and let the
- * running ones finish (give it a termination grace period longer than a job); a second SIGTERM/SIGINT hands
- * running jobs back at once (they are retried by another worker).
+ * The worker process (`npm run worker`): one per GPU on a cluster. SIGTERM stops taking jobs and lets the
+ * running ones finish (give it a termination grace period longer than a job), however many SIGTERMs arrive:
+ * a container runtime, a supervisor and a process group may each deliver one, and none of them means
+ * "abandon". A second Ctrl-C (SIGINT) from a person hands running jobs back at once (they are retried).
  */
 import { loadWorkerConfig } from '@pssr/config';
 import { startWorker } from './worker.js';
@@ -10,10 +11,16 @@ const config = loadWorkerConfig();
 const worker = await startWorker(config);
 const log = worker.deps.log;
 
-let signals = 0;
-function onSignal(signal: string): void {
-  signals += 1;
-  const force = signals > 1;
+let draining = false;
+let interrupts = 0;
+function onSignal(signal: 'SIGTERM' | 'SIGINT'): void {
+  if (signal === 'SIGINT') interrupts += 1;
+  const force = interrupts > 1;
+  if (draining && !force) {
+    log.info({ signal }, 'already finishing running jobs; a second Ctrl-C hands them back');
+    return;
+  }
+  draining = true;
   log.info({ signal, force }, force ? 'handing running jobs back' : 'finishing running jobs, then exiting');
   worker.close({ force }).then(
     () => process.exit(0),
