@@ -63,6 +63,12 @@ export interface ApiConfig extends SharedConfig {
   dependencyTimeoutMs: number;
   /** Register the bundled models (packages/models) as public model rows at start-up. */
   registerBundledModels: boolean;
+  /**
+   * How often queued jobs are checked against the queue: a job removed from Redis behind our back (the admin
+   * dashboard) is failed with REMOVED_FROM_QUEUE instead of staying queued forever (0 disables the sweep
+   * and the removal listener).
+   */
+  queueReconcileMs: number;
 }
 
 export const WORKER_DEVICES = ['auto', 'cpu', 'cuda'] as const;
@@ -87,8 +93,6 @@ export interface WorkerConfig extends SharedConfig {
   cancelPollMs: number;
   /** Progress is written to Postgres at most this often. */
   progressIntervalMs: number;
-  /** How often waiting jobs are reconciled with the queue (removed behind our back, e.g. from the dashboard). */
-  reconcileIntervalMs: number;
   workerHost: string;
   /** Python interpreter for the trainer (default /usr/bin/python3). */
   python?: string;
@@ -163,6 +167,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     eventsPollMs: int(env, 'EVENTS_POLL_MS', 300, 50, 10_000),
     dependencyTimeoutMs: int(env, 'DEPENDENCY_TIMEOUT_MS', 5_000, 100),
     registerBundledModels: bool(env, 'REGISTER_BUNDLED_MODELS', true),
+    queueReconcileMs: int(env, 'QUEUE_RECONCILE_MS', 60_000, 0, 24 * 3_600_000),
   };
 }
 
@@ -178,7 +183,6 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     stalledIntervalMs: int(env, 'WORKER_STALLED_INTERVAL_MS', 30_000, 500, 3_600_000),
     cancelPollMs: int(env, 'WORKER_CANCEL_POLL_MS', 1000, 100, 60_000),
     progressIntervalMs: int(env, 'WORKER_PROGRESS_MS', 500, 50, 60_000),
-    reconcileIntervalMs: int(env, 'WORKER_RECONCILE_MS', 60_000, 0, 24 * 3_600_000),
     workerHost: str(env, 'WORKER_HOST', hostname()),
   };
   const python = optional(env, 'PSSR_PYTHON');

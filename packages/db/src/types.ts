@@ -307,6 +307,8 @@ export interface JobRepository {
   get(id: string, groupId?: string): Promise<JobRecord | null>;
   /** Newest first (queuedAt, then id), cursor-paginated. A malformed cursor is INVALID_ARGUMENT. */
   list(groupId: string, opts?: ListJobsOptions): Promise<Page<JobRecord>>;
+  /** Queued jobs of every group not updated since `before`, oldest first (for reconciling with the queue). */
+  queuedBefore(before: Date, limit: number): Promise<JobRecord[]>;
   /**
    * queued|running -> running (running again when a crashed worker's job is retried); sets startedAt (first
    * time), workerHost, attempts+1. Returns null when the job is canceled, finished or absent: do not run it.

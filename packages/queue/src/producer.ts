@@ -1,4 +1,4 @@
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { JOB_NAMES, type CancelOutcome, type JobName, type QueueConfig, type QueueDepth } from './types.js';
 import { jobOptions, type RetryPolicy } from './options.js';
 import { checkJobPayload } from './payload.js';
@@ -24,6 +24,13 @@ export interface Producer {
   groupWaiting(type: JobName, groupId: string): Promise<number>;
   /** Drops fairness entries of jobs no longer waiting (e.g. removed from the admin dashboard); returns how many. */
   reconcileFairness(): Promise<number>;
+  /** Which of these job ids BullMQ no longer holds in any state (removed, cleaned, never added). */
+  missing(type: JobName, jobIds: readonly string[]): Promise<string[]>;
+  /**
+   * Calls `listener` when a job is removed from a queue by anyone (the admin dashboard, `cancel`), from
+   * BullMQ's event stream. Resolves once listening; events while nobody listened are not replayed.
+   */
+  onRemoved(listener: (type: JobName, jobId: string) => void): Promise<void>;
   /** Resolves when Redis answers PING (for /ready). */
   ping(): Promise<void>;
   /** The BullMQ queues (for the admin dashboard, e.g. @bull-board's BullMQAdapter). */
@@ -50,6 +57,8 @@ export function createProducer(redisUrl: string, opts: ProducerOptions = {}): Pr
       return [name, q];
     }),
   ) as Record<JobName, Queue>;
+
+  const events: QueueEvents[] = [];
 
   return {
     queues,
@@ -134,11 +143,27 @@ export function createProducer(redisUrl: string, opts: ProducerOptions = {}): Pr
       return removed;
     },
 
+    async missing(type, jobIds) {
+      const states = await withDeadline(Promise.all(jobIds.map((id) => queues[type].getJobState(id))), ms, `job states ${type}`);
+      return jobIds.filter((_, i) => states[i] === 'unknown');
+    },
+
+    async onRemoved(listener) {
+      for (const name of JOB_NAMES) {
+        const qe = new QueueEvents(name, { connection: { url: redisUrl }, prefix });
+        qe.on('error', () => {}); // reconnects by itself; a sweep catches what was missed meanwhile
+        qe.on('removed', ({ jobId }) => listener(name, jobId));
+        events.push(qe);
+        await qe.waitUntilReady();
+      }
+    },
+
     async ping() {
       await withDeadline(redis.ping(), ms, 'ping');
     },
 
     async close() {
+      await Promise.all(events.map((qe) => qe.close()));
       await Promise.all(Object.values(queues).map((q) => q.close()));
       await redis.quit().catch(() => redis.disconnect());
     },

@@ -25,6 +25,7 @@ import { sweepStaleUploads, uploadRoutes } from './routes/uploads.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { adminRoutes } from './routes/admin.js';
+import { registerQueueReconciler } from './reconcile.js';
 
 export const API_VERSION = '1.0.0';
 
@@ -165,6 +166,8 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
     });
     app.addHook('onClose', async () => clearInterval(sweeper));
   }
+
+  registerQueueReconciler(app, config.queueReconcileMs);
 
   if (config.registerBundledModels) {
     app.addHook('onReady', async () => {

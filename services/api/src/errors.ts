@@ -32,7 +32,9 @@ export type ApiErrorCode =
   | 'METHOD_NOT_ALLOWED'
   | 'RATE_LIMITED'
   | 'SERVICE_UNAVAILABLE'
-  | 'QUEUE_UNAVAILABLE';
+  | 'QUEUE_UNAVAILABLE'
+  /** A job's failure code (not an HTTP answer): its queue entry was removed behind the API's back. */
+  | 'REMOVED_FROM_QUEUE';
 
 export class ApiError extends Error {
   override readonly name = 'ApiError';

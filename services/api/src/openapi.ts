@@ -14,7 +14,7 @@ function offlineClients(): AppClients {
 }
 
 export async function generateOpenApi(): Promise<Record<string, unknown>> {
-  const config = loadApiConfig({ REGISTER_BUNDLED_MODELS: 'false', PSSR_DATA_DIR: '/nonexistent' });
+  const config = loadApiConfig({ REGISTER_BUNDLED_MODELS: 'false', QUEUE_RECONCILE_MS: '0', PSSR_DATA_DIR: '/nonexistent' });
   const app = await buildApp(config, { logger: false, clients: offlineClients(), adminDashboard: false });
   try {
     await app.ready();

@@ -98,6 +98,11 @@ export function jobRepository(prisma: PrismaClient): JobRepository {
       return { items, nextCursor: rows.length > limit && last ? encodeCursor(last.queuedAt, last.id) : null };
     },
 
+    async queuedBefore(before, limit) {
+      const rows = await prisma.job.findMany({ where: { status: 'queued', updatedAt: { lt: before } }, orderBy: [{ updatedAt: 'asc' }, { id: 'asc' }], take: limit });
+      return rows.map(toJob);
+    },
+
     async start(id, { workerHost }) {
       if (!isUuid(id)) return null;
       const n = await prisma.$executeRaw`
