@@ -62,6 +62,18 @@ export interface TrustCalibration {
   computedWith: string;
 }
 
+/** An fp16 copy of model.onnx (float32 input and output), run on CUDA; its accuracy against model.onnx. */
+export interface Fp16Variant {
+  file: string;
+  sha256: string;
+  /** Largest |fp16 - fp32| of the engine's output on `data` (normalised units, before the dtype mapping). */
+  maxAbsDiff: number;
+  /** PSNR of the restored stack against the HR reference of `data` (null without a reference). */
+  psnr: { fp32: number; fp16: number } | null;
+  data: string;
+  checkedWith: string;
+}
+
 export interface ModelCard {
   name: string;
   version: string;
@@ -86,7 +98,7 @@ export interface ModelCard {
     [key: string]: unknown;
   };
   validation: { data: string; psnr: MetricTriple; ssim: MetricTriple; [key: string]: unknown } | null;
-  export: { opset: number; maxAbsDiff: number | null; checkedWith: string | null };
+  export: { opset: number; maxAbsDiff: number | null; checkedWith: string | null; fp16?: Fp16Variant };
   execution: { precision: 'fp32' | 'fp16'; notes?: string };
   /** Optional: distribution of the trust statistics on the validation data (out-of-distribution flags). */
   calibration?: TrustCalibration;

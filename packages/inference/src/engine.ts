@@ -18,6 +18,8 @@ export interface ModelBundle {
   name: string;
   dir: string;
   onnxPath: string;
+  /** fp16 copy of the network (card export.fp16), run on CUDA unless precision 'fp32' is asked for. */
+  fp16Path?: string | null;
   card: ModelCard;
 }
 
@@ -41,6 +43,7 @@ export interface RestoreTiming {
   sessionSeconds: number;
   megapixelsPerSecond: number;
   provider: Provider;
+  precision: Precision;
   batchSize: number;
   /** LR tile edge (incl. halo) and tiles per frame actually used. */
   tileSize: number;
@@ -76,7 +79,11 @@ export interface LoadOptions {
   device?: Device;
   /** CPU threads for onnxruntime (0 or absent: onnxruntime's default, one per core). */
   threads?: number;
+  /** 'auto' (default): the card's fp16 variant on CUDA, model.onnx (fp32) on the CPU. */
+  precision?: 'auto' | Precision;
 }
+
+export type Precision = 'fp32' | 'fp16';
 
 /** Output pixels per batch: enough to keep a GPU busy, small enough on CPU to pipeline and report often. */
 const BATCH_OUTPUT_PIXELS: Record<Provider, number> = { cuda: 16 * 512 * 512, cpu: 2 * 512 * 512 };
@@ -95,6 +102,9 @@ export class RestoreEngine {
     readonly provider: Provider,
     /** Why CUDA was not used under device 'auto' (null when it was, or was not tried). */
     readonly cudaUnavailableReason: string | null,
+    /** The ONNX file the session runs: model.onnx, or the fp16 variant on CUDA. */
+    readonly sessionPath: string,
+    readonly precision: Precision,
   ) {}
 
   /** One engine (and one onnxruntime session) per model file and device for the life of the process. */
@@ -103,21 +113,32 @@ export class RestoreEngine {
     if (!['auto', 'cpu', 'cuda'].includes(device)) {
       return Promise.reject(new PssrError('INVALID_ARGUMENT', `Unknown device "${String(device)}"; allowed: auto, cpu, cuda.`));
     }
-    const key = `${model.onnxPath}\0${model.card.sha256}\0${device}\0${opts.threads ?? 0}`;
+    const precision = opts.precision ?? 'auto';
+    if (!['auto', 'fp32', 'fp16'].includes(precision)) {
+      return Promise.reject(new PssrError('INVALID_ARGUMENT', `Unknown precision "${String(precision)}"; allowed: auto, fp32, fp16.`));
+    }
+    if (precision === 'fp16' && !model.fp16Path) {
+      return Promise.reject(new PssrError('INVALID_ARGUMENT', `${model.dir}: the card has no fp16 variant (export.fp16); use precision auto or fp32.`));
+    }
+    const key = `${model.onnxPath}\0${model.card.sha256}\0${device}\0${opts.threads ?? 0}\0${precision}`;
     let p = engines.get(key);
     if (!p) {
-      p = RestoreEngine.create(model, device, opts.threads ?? 0);
+      p = RestoreEngine.create(model, device, opts.threads ?? 0, precision);
       engines.set(key, p);
       p.catch(() => engines.delete(key));
     }
     return p;
   }
 
-  private static async create(model: ModelBundle, device: Device, threads: number): Promise<RestoreEngine> {
+  private static async create(model: ModelBundle, device: Device, threads: number, precision: 'auto' | Precision): Promise<RestoreEngine> {
     validateTileSpec(model.card.tile, `${model.dir}/model.json tile`);
+    // auto: fp16 only where CUDA loads; an explicit fp16 runs the variant on the CPU too (for checks).
+    const fp16 = model.fp16Path ?? null;
+    const cpuPath = precision === 'fp16' && fp16 ? fp16 : model.onnxPath;
+    const cudaPath = precision === 'fp32' ? null : fp16;
     let loaded;
     try {
-      loaded = await sessionHost.load(model.onnxPath, device, threads);
+      loaded = await sessionHost.load(cpuPath, device, threads, cudaPath);
     } catch (err) {
       throw new PssrError('MODEL_CARD_INVALID', `Cannot load ${model.onnxPath}: ${firstLine(err)}`, true, { cause: err });
     }
@@ -134,7 +155,9 @@ export class RestoreEngine {
         `${model.dir}: the card says inputFrames ${model.card.inputFrames} but model.onnx takes input of shape [${loaded.inputShape.map((d) => d ?? '?').join(', ')}].`,
       );
     }
-    return new RestoreEngine(model, loaded.provider, loaded.provider === 'cpu' ? (loaded.cudaError ?? null) : null);
+    const sessionPath = loaded.sessionPath ?? model.onnxPath;
+    const ran: Precision = sessionPath === fp16 ? 'fp16' : 'fp32';
+    return new RestoreEngine(model, loaded.provider, loaded.provider === 'cpu' ? (loaded.cudaError ?? null) : null, sessionPath, ran);
   }
 
   /** 4x height and width, pixel size divided by 4. */
@@ -167,7 +190,7 @@ export class RestoreEngine {
    * `input` is transferred to the session worker and unusable afterwards.
    */
   async runBatch(input: Float32Array, batch: number, tileH: number, tileW: number): Promise<{ output: Float32Array; seconds: number }> {
-    const r = await sessionHost.run(this.model.onnxPath, this.provider, input, [batch, this.model.card.inputFrames, tileH, tileW]);
+    const r = await sessionHost.run(this.sessionPath, this.provider, input, [batch, this.model.card.inputFrames, tileH, tileW]);
     return { output: r.data, seconds: r.seconds };
   }
 
@@ -185,7 +208,7 @@ export class RestoreEngine {
    */
   async restore(source: FrameSource, sink: FrameSink, opts: RestoreOptions = {}): Promise<RestoreTiming> {
     const plan = this.planRestore(source.info, sink.info, opts);
-    return new RestoreRun(this.model, this.provider, plan, source, sink, opts, this.spareBuffers(16 * source.info.height * source.info.width)).execute();
+    return new RestoreRun(this.model, { path: this.sessionPath, provider: this.provider, precision: this.precision }, plan, source, sink, opts, this.spareBuffers(16 * source.info.height * source.info.width)).execute();
   }
 
   /** Checks the request and fixes tiles and batch size (step 1 of a restore). */

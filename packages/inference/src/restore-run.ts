@@ -6,7 +6,7 @@
  */
 import { DIHEDRAL_COUNT, PssrError, TileBlender, denormalize, dihedral, dihedralShape, extractTile, frameWindow, normalizationRange, normalizeInto } from '@pssr/core';
 import type { FrameArray, FrameSink, FrameSource, NormRange, TileRect, TileSpec } from '@pssr/core';
-import type { ModelBundle, RestoreOptions, RestoreTiming } from './engine.js';
+import type { ModelBundle, Precision, RestoreOptions, RestoreTiming } from './engine.js';
 import { sessionHost } from './session-host.js';
 import type { Provider, RunResult } from './session-host.js';
 
@@ -71,7 +71,8 @@ export class RestoreRun {
 
   constructor(
     private readonly model: ModelBundle,
-    private readonly provider: Provider,
+    /** The session that runs: its ONNX file (model.onnx or the fp16 variant), provider and precision. */
+    private readonly session: { path: string; provider: Provider; precision: Precision },
     private readonly plan: RestorePlan,
     private readonly source: FrameSource,
     private readonly sink: FrameSink,
@@ -163,14 +164,14 @@ export class RestoreRun {
     const { th, tw } = this.plan;
     const n = batch.tiles.length;
     if (!this.tta) {
-      const r = await this.session(batch.data, n, th, tw);
+      const r = await this.runSession(batch.data, n, th, tw);
       this.checkOutput(r, n);
       return { mean: r.data, std: null, sessionSeconds: r.seconds, ranBatch: r.ranBatch };
     }
     const planes = n * this.inputFrames;
     const runs = Array.from({ length: DIHEDRAL_COUNT }, (_, g) => {
       const [h, w] = dihedralShape(g, th, tw);
-      return this.session(dihedral(batch.data, planes, th, tw, g), n, h, w).then((r) => ({ g, r }));
+      return this.runSession(dihedral(batch.data, planes, th, tw, g), n, h, w).then((r) => ({ g, r }));
     });
     const hrSize = 16 * th * tw;
     const sum = new Float64Array(n * hrSize);
@@ -200,8 +201,8 @@ export class RestoreRun {
     return { mean, std, sessionSeconds: seconds, ranBatch };
   }
 
-  private session(data: Float32Array, n: number, h: number, w: number): Promise<RunResult> {
-    return sessionHost.run(this.model.onnxPath, this.provider, data, [n, this.inputFrames, h, w]);
+  private runSession(data: Float32Array, n: number, h: number, w: number): Promise<RunResult> {
+    return sessionHost.run(this.session.path, this.session.provider, data, [n, this.inputFrames, h, w]);
   }
 
   private checkOutput(result: RunResult, n: number): void {
@@ -280,7 +281,8 @@ export class RestoreRun {
       seconds,
       sessionSeconds: this.sessionSeconds,
       megapixelsPerSecond: this.outputMegapixels() / seconds,
-      provider: this.provider,
+      provider: this.session.provider,
+      precision: this.session.precision,
       batchSize: this.batchSize,
       tileSize: Math.max(this.plan.th, this.plan.tw),
       tilesPerFrame: this.tilesPerFrame,

@@ -14,6 +14,8 @@ export type Provider = 'cuda' | 'cpu';
 
 export interface LoadResult {
   provider?: Provider;
+  /** The file the session was created from (the CUDA file when CUDA loaded). */
+  sessionPath?: string;
   /** Static dims of the model's input/output (null where dynamic). */
   inputShape?: (number | null)[] | null;
   outputShape?: (number | null)[] | null;
@@ -84,12 +86,15 @@ class SessionHost {
     });
   }
 
-  /** Creates (once per model file and device request) the session; says which provider it got. */
-  load(path: string, device: Device, threads = 0): Promise<LoadResult> {
-    const key = `${path}\0${device}\0${threads}`;
+  /**
+   * Creates (once per model file and device request) the session; says which provider it got. On CUDA the
+   * session runs `cudaPath` when given (the fp16 variant), on the CPU always `path`.
+   */
+  load(path: string, device: Device, threads = 0, cudaPath: string | null = null): Promise<LoadResult> {
+    const key = `${path}\0${device}\0${threads}\0${cudaPath ?? ''}`;
     let p = this.loads.get(key);
     if (!p) {
-      p = this.request<LoadResult>({ type: 'load', path, device, threads });
+      p = this.request<LoadResult>({ type: 'load', path, device, threads, cudaPath });
       this.loads.set(key, p);
       p.catch(() => this.loads.delete(key));
     }

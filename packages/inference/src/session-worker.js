@@ -39,15 +39,16 @@ function shapeOf(meta) {
   return meta && meta.isTensor ? meta.shape.map((d) => (typeof d === 'number' ? d : null)) : null;
 }
 
-async function load({ path, device, threads }) {
+async function load({ path, device, threads, cudaPath }) {
   let cudaError = null;
   if (device === 'cuda' || device === 'auto') {
     if (!cudaProviderPresent()) {
       cudaError = 'the onnxruntime CUDA provider libraries are not installed next to libonnxruntime.so.1';
     } else {
       try {
-        const entry = await create(path, 'cuda', threads);
-        return { provider: 'cuda', inputShape: shapeOf(entry.inputMetadata[0]), outputShape: shapeOf(entry.outputMetadata[0]) };
+        const file = cudaPath || path;
+        const entry = await create(file, 'cuda', threads);
+        return { provider: 'cuda', sessionPath: file, inputShape: shapeOf(entry.inputMetadata[0]), outputShape: shapeOf(entry.outputMetadata[0]) };
       } catch (err) {
         cudaError = String(err && err.message ? err.message : err).split('\n')[0];
       }
@@ -55,7 +56,7 @@ async function load({ path, device, threads }) {
     if (device === 'cuda') return { cudaError };
   }
   const entry = await create(path, 'cpu', threads);
-  return { provider: 'cpu', inputShape: shapeOf(entry.inputMetadata[0]), outputShape: shapeOf(entry.outputMetadata[0]), cudaError };
+  return { provider: 'cpu', sessionPath: path, inputShape: shapeOf(entry.inputMetadata[0]), outputShape: shapeOf(entry.outputMetadata[0]), cudaError };
 }
 
 function isOutOfMemory(err) {

@@ -123,6 +123,20 @@ export function parseModelCard(json: unknown, source: string): ModelCard {
   r.number(ex, 'opset', 'export.opset', posInt, 'a positive integer');
   if (ex.maxAbsDiff !== null) r.number(ex, 'maxAbsDiff', 'export.maxAbsDiff', (n) => n >= 0, 'a non-negative number or null');
   if (ex.checkedWith !== null) r.string(ex, 'checkedWith', 'export.checkedWith (or null)', false);
+  if (ex.fp16 !== undefined) {
+    const f = r.object(ex, 'fp16', 'export.fp16');
+    const file = r.string(f, 'file', 'export.fp16.file');
+    if (!/^[\w.-]+\.onnx$/.test(file)) r.fail('export.fp16.file', 'an .onnx file name in the model folder', file);
+    const fsha = r.string(f, 'sha256', 'export.fp16.sha256');
+    if (!/^[0-9a-f]{64}$/.test(fsha)) r.fail('export.fp16.sha256', 'the 64 lower-case hex digits of the SHA-256 of the fp16 file', fsha);
+    r.number(f, 'maxAbsDiff', 'export.fp16.maxAbsDiff', (n) => n >= 0, 'a non-negative number');
+    if (f.psnr !== null) {
+      const p = r.object(f, 'psnr', 'export.fp16.psnr (or null)');
+      for (const k of ['fp32', 'fp16'] as const) r.number(p, k, `export.fp16.psnr.${k}`);
+    }
+    r.string(f, 'data', 'export.fp16.data', false);
+    r.string(f, 'checkedWith', 'export.fp16.checkedWith', false);
+  }
 
   const exe = r.object(c, 'execution');
   r.oneOf(exe, 'precision', 'execution.precision', ['fp32', 'fp16'] as const);

@@ -17,6 +17,8 @@ export interface ModelBundle {
   name: string;
   dir: string;
   onnxPath: string;
+  /** The card's fp16 variant (export.fp16), hash checked; null when the card has none. */
+  fp16Path: string | null;
   card: ModelCard;
 }
 
@@ -92,7 +94,20 @@ export async function loadModelDir(dir: string, name?: string): Promise<ModelBun
       `Invalid model card ${cardPath}: "sha256" does not match ${MODEL_FILE}\n(card ${card.sha256.slice(0, 12)}..., file ${digest.slice(0, 12)}...): the card describes a different network.`,
     );
   }
-  return { name: name ?? card.name, dir, onnxPath, card };
+  return { name: name ?? card.name, dir, onnxPath, fp16Path: await fp16Variant(dir, cardPath, card), card };
+}
+
+/** The fp16 file the card names, if any; like model.onnx it must exist and match its hash. */
+async function fp16Variant(dir: string, cardPath: string, card: ModelCard): Promise<string | null> {
+  const fp16 = card.export.fp16;
+  if (!fp16) return null;
+  const path = join(dir, fp16.file);
+  if (!(await isFile(path))) throw new PssrError('MODEL_CARD_INVALID', `Invalid model card ${cardPath}: "export.fp16.file" names ${fp16.file}, which is not in ${dir}.`);
+  const digest = await cachedSha256(path);
+  if (digest !== fp16.sha256) {
+    throw new PssrError('MODEL_CARD_INVALID', `Invalid model card ${cardPath}: "export.fp16.sha256" does not match ${fp16.file}\n(card ${fp16.sha256.slice(0, 12)}..., file ${digest.slice(0, 12)}...).`);
+  }
+  return path;
 }
 
 /** Names of the bundled model folders (those holding a model card), sorted. */

@@ -107,12 +107,30 @@ test('resolveModel: missing, unreadable or mismatched cards are clear user error
   await assert.rejects(resolveModel('no-such-model'), (e: unknown) => e instanceof PssrError && e.code === 'MODEL_NOT_FOUND');
 });
 
+test('an fp16 variant named by the card is found and hash checked', async () => {
+  const fp16Bytes = Buffer.from('the fp16 file');
+  const fp16 = { file: 'model.fp16.onnx', sha256: createHash('sha256').update(fp16Bytes).digest('hex'), maxAbsDiff: 3e-4, psnr: { fp32: 19.4, fp16: 19.4 }, data: 'd', checkedWith: 'c' };
+  const withFp16 = (name: string, bytes: Buffer | null, edit: Partial<typeof fp16> = {}): string => {
+    const dir = modelDir(name, { ...validCard(), export: { ...validCard().export, fp16: { ...fp16, ...edit } } });
+    if (bytes) writeFileSync(join(dir, 'model.fp16.onnx'), bytes);
+    return dir;
+  };
+  const dir = withFp16('fp16-good', fp16Bytes);
+  assert.equal((await resolveModel(dir)).fp16Path, join(dir, 'model.fp16.onnx'));
+  assert.equal((await resolveModel(modelDir('fp16-none', validCard()))).fp16Path, null);
+  await assert.rejects(resolveModel(withFp16('fp16-missing', null)), (e: unknown) => e instanceof PssrError && e.code === 'MODEL_CARD_INVALID' && /export\.fp16\.file/.test(e.message));
+  await assert.rejects(resolveModel(withFp16('fp16-other', Buffer.from('other'))), (e: unknown) => e instanceof PssrError && e.code === 'MODEL_CARD_INVALID' && /export\.fp16\.sha256/.test(e.message));
+  await assert.rejects(resolveModel(withFp16('fp16-path', fp16Bytes, { file: '../x.onnx' })), (e: unknown) => e instanceof PssrError && /export\.fp16\.file/.test(e.message));
+  await assert.rejects(resolveModel(withFp16('fp16-diff', fp16Bytes, { maxAbsDiff: -1 })), (e: unknown) => e instanceof PssrError && /export\.fp16\.maxAbsDiff/.test(e.message));
+});
+
 test('bundled models: every folder with a card is listed, with a card that matches its ONNX', async () => {
   assert.ok(bundledModelsDir().endsWith(join('packages', 'models') + '/'));
   const bundles = await listBundledModels();
   for (const b of bundles) {
     assert.equal(b.dir, join(bundledModelsDir(), b.name));
     assert.equal(await sha256File(b.onnxPath), b.card.sha256);
+    assert.equal(b.fp16Path, join(b.dir, 'model.fp16.onnx'), `${b.name} ships an fp16 variant for CUDA`);
     assert.deepEqual((await resolveModel(b.name)).card, b.card);
   }
 });

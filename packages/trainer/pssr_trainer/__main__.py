@@ -34,7 +34,16 @@ def main(argv=None) -> int:
     vs = sub.add_parser("valset", help="write the held-out validation series of a config as HR TIFFs (for pssr calibrate)")
     vs.add_argument("--config", required=True, help="a training config: its data, valData/valFraction, channel are used")
     vs.add_argument("--out", required=True, help="folder to write val-NN.tif and valset.json into")
+    fp = sub.add_parser("fp16", help="write MODEL_DIR/model.fp16.onnx (float16 weights, float32 input/output)")
+    fp.add_argument("model_dir", nargs="+")
     args = ap.parse_args(argv)
+
+    if args.cmd == "fp16":
+        from .fp16 import convert_dir
+
+        for d in args.model_dir:
+            print(convert_dir(d))
+        return 0
 
     if args.cmd == "bench":
         from .bench import main as bench_main
