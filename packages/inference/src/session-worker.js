@@ -60,7 +60,7 @@ async function load({ path, device, threads, cudaPath }) {
 }
 
 function isOutOfMemory(err) {
-  return /out of memory|failed to allocate|bfcarena|cudaErrorMemoryAllocation|std::bad_alloc/i.test(String(err && err.message));
+  return /out of memory|failed to allocate|bfcarena|cudaErrorMemoryAllocation|CUDNN_STATUS_ALLOC_FAILED|CUBLAS_STATUS_ALLOC_FAILED|std::bad_alloc/i.test(String(err && err.message));
 }
 
 /**
