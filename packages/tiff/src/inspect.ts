@@ -203,6 +203,20 @@ function checkFrameSize(path: string, page: PageDesc, limits: TiffLimits): void 
     );
   }
   if (page.spp > 1024) throw tiffError('TIFF_UNSUPPORTED', path, `declares ${page.spp} samples per pixel; at most 1024 are supported`);
+  const frameBytes = pixels * Math.ceil(page.bits / 8);
+  if (frameBytes > limits.maxFrameBytes) {
+    throw tiffError('TIFF_TOO_LARGE', path, `page ${page.index + 1} decodes to ${frameBytes} bytes per frame, over the limit of ${limits.maxFrameBytes} (maxFrameBytes)`);
+  }
+  // What one strip or tile decodes to (all samples of chunky pixels): geotiff holds a whole chunk at once.
+  const bitsPerPixel = (page.planar === 2 ? 1 : page.spp) * page.bits;
+  const chunkBytes = Math.ceil((page.tileWidth * bitsPerPixel) / 8) * (page.tiled ? page.tileLength : page.rowsPerStrip);
+  if (chunkBytes > limits.maxChunkBytes) {
+    throw tiffError(
+      'TIFF_TOO_LARGE',
+      path,
+      `page ${page.index + 1} has ${page.tiled ? 'tiles' : 'strips'} that decode to ${chunkBytes} bytes each, over the limit of ${limits.maxChunkBytes} (maxChunkBytes); re-save it with smaller strips or tiles`,
+    );
+  }
 }
 
 function checkSampleType(path: string, page: PageDesc, channel: number | undefined): DType {

@@ -1,6 +1,7 @@
 import { allocFrame, isPssrError, PssrError, type FrameArray, type FrameSource, type StackInfo } from '@pssr/core';
 import { fromFile, GeoTIFFImage, type GeoTIFF } from 'geotiff';
 import type { ByteSource } from './bytesource.js';
+import { ChunkOverflowError } from './decoders.js'; // also registers the bounded decoders with geotiff
 import { inspectLayout, openSource, type StackLayout, type TiffReadOptions } from './inspect.js';
 
 export interface TiffStackReader extends FrameSource {
@@ -55,6 +56,9 @@ class TiffStackReaderImpl implements TiffStackReader {
       return this.layout.contiguous ? await this.readContiguous(index) : await this.readPage(index);
     } catch (err) {
       if (isPssrError(err)) throw err;
+      if (err instanceof ChunkOverflowError) {
+        throw new PssrError('TIFF_TOO_LARGE', `${this.path}: frame ${index + 1}: ${err.message}; the file is corrupt or a decompression bomb`, true, { cause: err });
+      }
       throw new PssrError('TIFF_CORRUPT', `${this.path}: frame ${index + 1} could not be decoded (${(err as Error).message})`, true, { cause: err });
     }
   }

@@ -26,6 +26,7 @@ import { startTcpProxy, type TcpProxy } from '../../../test/e2e/support/proxy.js
 import { buildFixtures, registerModelDir, type Fixtures } from '../../../test/e2e/support/models.js';
 import { putStack, submitJob } from '../../../test/e2e/support/records.js';
 import { makeEmStack, makePatternStack } from '../../../test/e2e/support/stacks.js';
+import { compressedPage, zlibZeros } from '../../../packages/tiff/test/helpers/bombs.js';
 
 let tdb: TestDatabase;
 let s3: TestS3;
@@ -140,6 +141,19 @@ test('a corrupt stack fails at once (no retry) with the tiff code, leaving no re
   assert.equal(done.status, 'failed');
   assert.match(done.errorCode ?? '', /^TIFF_(TRUNCATED|CORRUPT)$/);
   assert.ok((done.errorMessage ?? '').length > 0);
+  assert.equal(done.attempts, 1, 'a permanent error is not retried');
+  assert.equal(done.outputStackId, null);
+});
+
+test('a deflate bomb (64 KB inflating to 64 MB for a 64x64 frame) fails at once with TIFF_TOO_LARGE, leaving no result', async () => {
+  const path = join(dir.path, 'bomb.tif');
+  await writeFile(path, compressedPage(64, 64, 8, await zlibZeros(64 * 2 ** 20)));
+  const stack = await putStack(tdb.db, store, groupId, path, 'bomb.tif');
+  const job = await submitJob(tdb.db, producer, { type: 'restore', groupId, userId, inputStackId: stack.id, modelId: model.id });
+  const done = await finished(job.id);
+  assert.equal(done.status, 'failed');
+  assert.equal(done.errorCode, 'TIFF_TOO_LARGE');
+  assert.match(done.errorMessage ?? '', /decodes to more than its declared 4096 bytes/);
   assert.equal(done.attempts, 1, 'a permanent error is not retried');
   assert.equal(done.outputStackId, null);
 });
