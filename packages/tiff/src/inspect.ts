@@ -151,13 +151,17 @@ async function describePage(st: TiffStructure, ifd: Ifd, index: number): Promise
       if (fallback === undefined) throw tiffError('TIFF_CORRUPT', path, `page ${index + 1} has no ${name} tag`);
       return fallback;
     }
-    const values = await st.numbers({ ...entry, count: 1 }, name);
+    // geotiff reads every value of these tags and uses them as one number (a million-value RowsPerStrip
+    // turns into a string of megabytes): exactly one value is allowed.
+    if (entry.count !== 1) throw tiffError('TIFF_CORRUPT', path, `page ${index + 1}: ${name} has ${entry.count} values, 1 expected`);
+    const values = await st.numbers(entry, name);
     return values[0] ?? fallback ?? 0;
   };
   const perSample = async (tag: number, name: string, fallback: number, spp: number): Promise<number[]> => {
     const entry = ifd.entries.get(tag);
     if (!entry || entry.count === 0) return [fallback];
-    return st.numbers({ ...entry, count: Math.min(entry.count, spp) }, name);
+    if (entry.count > spp) throw tiffError('TIFF_CORRUPT', path, `page ${index + 1}: ${name} has ${entry.count} values for ${spp} samples per pixel`);
+    return st.numbers(entry, name);
   };
   const width = await scalar(Tag.ImageWidth, 'ImageWidth');
   const height = await scalar(Tag.ImageLength, 'ImageLength');
