@@ -49,7 +49,7 @@ export function createDb(url: string, opts: CreateDbOptions = {}): DbWithClient 
     stacks: stackRepository(prisma),
     uploads: uploadRepository(prisma),
     models: modelRepository(prisma),
-    jobs: jobRepository(prisma),
+    jobs: jobRepository(prisma, pool),
     async ping() {
       await prisma.$queryRaw`SELECT 1`;
     },
