@@ -53,12 +53,25 @@ export interface ApiConfig extends SharedConfig {
     presignExpiresSec: number;
     /** Resumable uploads not completed after this long are aborted (hourly sweep; 0 disables). */
     staleAfterMs: number;
+    /** Decode every frame before a stack becomes ready (a corrupt strip is refused at upload, not at run time). */
+    verifyFrames: boolean;
   };
+  /** Stored stacks: per-group quota and retention (hourly sweep). */
+  stackStorage: {
+    /** Bytes of stacks a group may hold (uploads and results); 0 = unlimited. */
+    groupQuotaBytes: number;
+    /** Stacks older than this many days are deleted unless a queued or running job uses them; 0 keeps them. */
+    retentionDays: number;
+  };
+  /** Slow or hostile clients: Node's HTTP timers (408 problem+json) and the idle-socket timeout. */
+  http: { requestTimeoutMs: number; headersTimeoutMs: number; idleTimeoutMs: number };
+  /** Failed authentications per client address and window; past it 429 AUTH_RATE_LIMITED, without a database lookup. */
+  authFailures: { max: number; windowMs: number };
   /** Downloads redirect to a presigned URL (S3 only) unless the client asks `?redirect=false`. */
   downloadRedirect: boolean;
   rateLimit: { max: number; windowMs: number };
-  /** Server-sent events poll Postgres this often (works across API and worker processes). */
-  eventsPollMs: number;
+  /** Open event streams per API key (per API process); one more is 429 TOO_MANY_STREAMS. */
+  eventsMaxStreamsPerKey: number;
   /** Redis and Postgres calls that take longer than this answer 503 instead of hanging. */
   dependencyTimeoutMs: number;
   /** Register the bundled models (packages/models) as public model rows at start-up. */
@@ -151,7 +164,7 @@ export function sharedFromEnv(env: Env): SharedConfig {
 
 export function loadApiConfig(env: Env = process.env): ApiConfig {
   const shared = sharedFromEnv(env);
-  return {
+  const config: ApiConfig = {
     ...shared,
     host: str(env, 'HOST', '0.0.0.0'),
     port: int(env, 'PORT', 8080, 0, 65535),
@@ -161,14 +174,29 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       tmpDir: resolve(str(env, 'UPLOAD_TMP_DIR', join(tmpdir(), 'pssr-uploads'))),
       presignExpiresSec: int(env, 'PRESIGN_EXPIRES_SEC', 3600, 60, 7 * 24 * 3600),
       staleAfterMs: int(env, 'UPLOAD_STALE_HOURS', 48, 0, 24 * 365) * 3600_000,
+      verifyFrames: bool(env, 'UPLOAD_VERIFY_FRAMES', true),
     },
+    stackStorage: {
+      groupQuotaBytes: bytes(env, 'GROUP_STORAGE_QUOTA', 2 ** 40),
+      retentionDays: int(env, 'STACK_RETENTION_DAYS', 90, 0, 100 * 365),
+    },
+    http: {
+      requestTimeoutMs: int(env, 'REQUEST_TIMEOUT_MS', 600_000, 1000),
+      headersTimeoutMs: int(env, 'HEADERS_TIMEOUT_MS', 10_000, 500),
+      idleTimeoutMs: int(env, 'SOCKET_IDLE_TIMEOUT_MS', 60_000, 1000),
+    },
+    authFailures: { max: int(env, 'AUTH_FAILURE_MAX', 20, 1), windowMs: int(env, 'AUTH_FAILURE_WINDOW_MS', 60_000, 1000) },
     downloadRedirect: bool(env, 'DOWNLOAD_REDIRECT', shared.storage.kind === 's3'),
     rateLimit: { max: int(env, 'RATE_LIMIT_MAX', 600, 1), windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000) },
-    eventsPollMs: int(env, 'EVENTS_POLL_MS', 300, 50, 10_000),
+    eventsMaxStreamsPerKey: int(env, 'EVENTS_MAX_STREAMS_PER_KEY', 8, 1, 10_000),
     dependencyTimeoutMs: int(env, 'DEPENDENCY_TIMEOUT_MS', 5_000, 100),
     registerBundledModels: bool(env, 'REGISTER_BUNDLED_MODELS', true),
     queueReconcileMs: int(env, 'QUEUE_RECONCILE_MS', 60_000, 0, 24 * 3_600_000),
   };
+  if (config.http.headersTimeoutMs >= config.http.requestTimeoutMs) {
+    throw new ConfigError(`HEADERS_TIMEOUT_MS (${config.http.headersTimeoutMs}) must be less than REQUEST_TIMEOUT_MS (${config.http.requestTimeoutMs}).`);
+  }
+  return config;
 }
 
 export function loadWorkerConfig(env: Env = process.env): WorkerConfig {

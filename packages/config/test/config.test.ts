@@ -24,7 +24,9 @@ test('defaults: every existing variable keeps its default', () => {
   assert.equal(api.port, 8080);
   assert.equal(api.uploads.maxBytes, 20 * 2 ** 30);
   assert.equal(api.rateLimit.max, 600);
-  assert.equal(api.eventsPollMs, 300);
+  assert.equal(api.eventsMaxStreamsPerKey, 8);
+  assert.equal(api.authFailures.max, 20);
+  assert.throws(() => loadApiConfig({ HEADERS_TIMEOUT_MS: '5000', REQUEST_TIMEOUT_MS: '5000' }), /HEADERS_TIMEOUT_MS/);
   assert.equal(api.storage.kind, 'local');
   const worker = loadWorkerConfig({});
   assert.equal(worker.device, 'auto');

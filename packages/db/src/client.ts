@@ -8,6 +8,7 @@ import { apiKeyRepository } from './repos/apiKeys.js';
 import { stackRepository, uploadRepository } from './repos/stacks.js';
 import { modelRepository } from './repos/models.js';
 import { jobRepository } from './repos/jobs.js';
+import { createJobChangeFeed } from './job-changes.js';
 
 export interface CreateDbOptions {
   /** Postgres schema (search_path) to use instead of the URL's `?schema=` (default `public`). */
@@ -40,6 +41,7 @@ export function createDb(url: string, opts: CreateDbOptions = {}): DbWithClient 
   pool.on('error', () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool, { schema }) });
   let closed = false;
+  const jobChanges = createJobChangeFeed(connectionString, schema, { connectTimeoutMs: opts.connectTimeoutMs ?? 5000 });
   return {
     prisma,
     schema,
@@ -50,12 +52,14 @@ export function createDb(url: string, opts: CreateDbOptions = {}): DbWithClient 
     uploads: uploadRepository(prisma),
     models: modelRepository(prisma),
     jobs: jobRepository(prisma, pool),
+    jobChanges,
     async ping() {
       await prisma.$queryRaw`SELECT 1`;
     },
     async close() {
       if (closed) return;
       closed = true;
+      await jobChanges.close();
       await prisma.$disconnect();
       await pool.end();
     },

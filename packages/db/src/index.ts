@@ -8,3 +8,4 @@ export { migrate, listMigrations, migrationChecksum, type MigrateOptions, type M
 export { splitDatabaseUrl } from './url.js';
 export { isDbUnavailableError, isUniqueViolation } from './errors.js';
 export { hashApiKey, API_KEY_PREFIX_LENGTH } from './repos/apiKeys.js';
+export { jobChangeChannel } from './job-changes.js';

@@ -349,6 +349,28 @@ export interface JobRepository {
   statistics(opts?: JobStatisticsOptions): Promise<JobStatistics>;
 }
 
+/** What the NOTIFY of a job change says (read the job for the rest). */
+export interface JobChange {
+  id: string;
+  groupId: string;
+  status: JobStatus;
+  progress: number;
+}
+
+export interface JobChangeListener {
+  change(change: JobChange): void;
+  /** The feed reconnected: changes may have been missed, read the current state again. */
+  resync(): void;
+}
+
+export interface JobChangeFeed {
+  /** `ready` resolves once this process listens (or the first attempt failed and a retry is scheduled). */
+  subscribe(listener: JobChangeListener): { ready: Promise<void>; unsubscribe(): void };
+  /** True while the LISTEN connection is up. */
+  readonly connected: boolean;
+  close(): Promise<void>;
+}
+
 export interface Db {
   groups: GroupRepository;
   users: UserRepository;
@@ -357,6 +379,8 @@ export interface Db {
   uploads: UploadRepository;
   models: ModelRepository;
   jobs: JobRepository;
+  /** Job inserts and updates as they happen (Postgres LISTEN/NOTIFY; one connection, opened on first use). */
+  jobChanges: JobChangeFeed;
   /** Resolves when the database answers `SELECT 1` (for /ready); rejects otherwise. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -9,3 +9,4 @@ export * from './job-options.js';
 export { QueueUnavailableError, isQueueUnavailableError } from './redis.js';
 export { createProducer, type Producer, type ProducerOptions } from './producer.js';
 export { createConsumer, checkProcessors, toQueueError, type Consumer, type ConsumerOptions } from './consumer.js';
+export { createWindowCounters, type WindowCounters } from './counters.js';

@@ -4,7 +4,7 @@
  * `inject` or `listen({ port: 0 })`; server.ts owns the process.
  */
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import AjvCompiler, { type ValidatorFactory } from '@fastify/ajv-compiler';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import multipart from '@fastify/multipart';
@@ -12,8 +12,10 @@ import rateLimit from '@fastify/rate-limit';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { listBundledModels } from '@pssr/models';
+import type { WindowCounters } from '@pssr/queue';
 import type { ApiConfig } from '@pssr/config';
-import { ApiError, problemHandler, sendProblem } from './errors.js';
+import { ApiError, problemHandler } from './errors.js';
+import { clientErrorHandler, refuseNul, trackRoutes } from './http.js';
 import { clientsPlugin, type AppClients } from './plugins/clients.js';
 import { authPlugin } from './plugins/auth.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -56,6 +58,38 @@ function bodiesWithoutCoercion(): ValidatorFactory {
   };
 }
 
+/** One log line per request, at completion (Fastify's default also logs each arrival). */
+class OneLinePerRequest extends LogController {
+  override incomingRequest(_request: FastifyRequest, _reply: FastifyReply): void {}
+}
+
+function isPlainJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** @fastify/rate-limit's store interface over the shared counters. */
+function sharedRateLimitStore(counters: () => WindowCounters) {
+  const store = {
+    incr(key: string, done: (err: Error | null, result?: { current: number; ttl: number }) => void, timeWindow: number) {
+      counters().hit(`rate:${key}`, timeWindow).then(
+        (r) => done(null, { current: r.count, ttl: r.ttlMs }),
+        (err: unknown) => done(err instanceof Error ? err : new Error(String(err))),
+      );
+    },
+    child() {
+      return store;
+    },
+  };
+  return function SharedStore() {
+    return store;
+  } as unknown as new () => typeof store;
+}
+
 export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
@@ -64,8 +98,12 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
       return typeof given === 'string' && /^[\w.-]{1,128}$/.test(given) ? given : randomUUID();
     },
     requestIdHeader: false,
-    // One log line per request (onResponse below) instead of Fastify's two.
-    disableRequestLogging: true,
+    logController: new OneLinePerRequest(),
+    // Slow clients cannot hold sockets open: Node answers 408 (as problem+json, clientErrorHandler).
+    requestTimeout: config.http.requestTimeoutMs,
+    connectionTimeout: config.http.idleTimeoutMs,
+    http: { headersTimeout: config.http.headersTimeoutMs, connectionsCheckingInterval: Math.min(30_000, Math.max(250, config.http.headersTimeoutMs / 4)) },
+    clientErrorHandler,
     bodyLimit: 1024 * 1024,
     trustProxy: true,
     return503OnClosing: true,
@@ -85,13 +123,11 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
 
   // Tier 0: errors as problem+json, from one handler.
   app.setErrorHandler(problemHandler);
-  app.setNotFoundHandler((request, reply) => sendProblem(reply, request, 404, 'NOT_FOUND', `No route ${request.method} ${request.url.split('?')[0]}.`));
+  app.setNotFoundHandler(trackRoutes(app));
+  app.addHook('preValidation', refuseNul);
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('x-request-id', String(request.id));
     return payload;
-  });
-  app.addHook('onResponse', async (request, reply) => {
-    request.log.info({ method: request.method, url: request.url, statusCode: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
   app.addSchema(ProblemSchema);
 
@@ -139,13 +175,28 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
     max: config.rateLimit.max,
     timeWindow: config.rateLimit.windowMs,
     keyGenerator: (request) => (request.auth ? `key:${request.auth.keyId}` : `ip:${request.ip}`),
+    // Counted in Redis so the budget holds across replicas; if Redis is away, requests are not refused for it.
+    store: sharedRateLimitStore(() => app.counters),
+    skipOnError: true,
     errorResponseBuilder: (_request, context) =>
-      new ApiError(429, 'RATE_LIMITED', `Rate limit of ${context.max} requests per ${Math.round(context.ttl / 1000) || 1} s exceeded; retry in ${context.after}.`),
+      new ApiError(429, 'RATE_LIMITED', `Rate limit of ${context.max} requests per ${Math.round(config.rateLimit.windowMs / 1000)} s exceeded; retry in ${context.after}.`),
   });
   await app.register(multipart, { limits: { fileSize: config.uploads.maxBytes, files: 1 } });
   // Raw TIFF bodies and upload parts stay streams: the handlers pipe them to storage.
   // JSON bodies only (plus the binary types below): a text/plain body is 415, not a string to validate.
   app.removeContentTypeParser('text/plain');
+  // Fastify's JSON parser refuses "__proto__" (prototype poisoning) but calls it invalid JSON; say what it is.
+  const secureJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    secureJson(request, String(body), (err, value) => {
+      if (err && (err as { code?: string }).code === 'FST_ERR_CTP_INVALID_JSON_BODY' && isPlainJson(String(body))) {
+        done(new ApiError(400, 'VALIDATION_FAILED', 'Invalid request: body: the property names "__proto__" and "constructor.prototype" are not allowed.'), undefined);
+      } else {
+        done(err, value);
+      }
+    });
+  });
   app.addContentTypeParser(['image/tiff', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
 
   // Tier 3: routes.

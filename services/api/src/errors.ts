@@ -30,7 +30,16 @@ export type ApiErrorCode =
   | 'JOB_OUTPUT_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
   | 'METHOD_NOT_ALLOWED'
+  | 'RANGE_NOT_SATISFIABLE'
+  | 'BAD_MULTIPART'
+  | 'UPLOAD_SIZE_MISMATCH'
+  | 'REQUEST_TIMEOUT'
+  | 'HEADERS_TOO_LARGE'
   | 'RATE_LIMITED'
+  | 'AUTH_RATE_LIMITED'
+  | 'TOO_MANY_STREAMS'
+  | 'STACK_IN_USE'
+  | 'STORAGE_QUOTA_EXCEEDED'
   | 'SERVICE_UNAVAILABLE'
   | 'QUEUE_UNAVAILABLE'
   /** A job's failure code (not an HTTP answer): its queue entry was removed behind the API's back. */
@@ -76,12 +85,15 @@ const TITLES: Record<number, string> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   406: 'Not Acceptable',
+  408: 'Request Timeout',
   409: 'Conflict',
   411: 'Length Required',
   413: 'Content Too Large',
   415: 'Unsupported Media Type',
+  416: 'Range Not Satisfiable',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
+  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
@@ -114,6 +126,9 @@ function fromFastifyCode(err: FastifyError): { status: number; code: ApiErrorCod
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return { status: 400, code: 'BAD_REQUEST', detail: 'Content-Length does not match the body.' };
     case 'FST_PROTO_VIOLATION':
+      return { status: 400, code: 'BAD_MULTIPART', detail: 'A multipart field may not be named "__proto__" or "constructor".' };
+    case 'FST_MP_PREMATURE_CLOSE':
+      return { status: 400, code: 'BAD_MULTIPART', detail: 'The request ended before the multipart body was complete.' };
     case 'FST_ERR_CTP_INVALID_TYPE':
       return { status: 400, code: 'BAD_REQUEST', detail: 'Malformed request body.' };
     default:

@@ -10,7 +10,7 @@ import type { AppClients } from './plugins/clients.js';
 function offlineClients(): AppClients {
   const refuse = (what: string) =>
     new Proxy({}, { get: (_t, prop) => (prop === 'then' ? undefined : () => { throw new Error(`${what} is offline while generating OpenAPI`); }) });
-  return { db: refuse('db') as AppClients['db'], store: refuse('store') as AppClients['store'], producer: refuse('producer') as AppClients['producer'] };
+  return { db: refuse('db') as AppClients['db'], store: refuse('store') as AppClients['store'], producer: refuse('producer') as AppClients['producer'], counters: refuse('counters') as AppClients['counters'] };
 }
 
 export async function generateOpenApi(): Promise<Record<string, unknown>> {

@@ -30,7 +30,7 @@ export async function startService(tag: string, opts: { worker?: boolean; worker
   const prefix = uniqueName(tag);
   const dir = await tempDir(tag);
   const base = { databaseUrl: tdb.url, prefix, s3 };
-  const app = await buildApp(testApiConfig({ ...base, env: { UPLOAD_TMP_DIR: `${dir.path}/spool`, EVENTS_POLL_MS: '200' } }), { logger: false, authCacheMs: 0 });
+  const app = await buildApp(testApiConfig({ ...base, env: { UPLOAD_TMP_DIR: `${dir.path}/spool` } }), { logger: false, authCacheMs: 0 });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;

@@ -1,7 +1,8 @@
 /**
  * API-key authentication: `Authorization: Bearer <key>` (the admin dashboard also accepts HTTP Basic with
  * the key as password, so a browser can open it). Keys are stored hashed by @pssr/db; a short cache keeps
- * the database off the hot path of status polling.
+ * the database off the hot path of status polling. Failed attempts are counted per client address in Redis
+ * (shared by the replicas); past AUTH_FAILURE_MAX an address gets 429 without a database lookup.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -57,14 +58,29 @@ export const authPlugin = fp(
       return auth;
     }
 
+    const { max: maxFailures, windowMs: failureWindowMs } = app.config.authFailures;
+    const failureKey = (request: FastifyRequest) => `authfail:${request.ip}`;
+
+    /** Past the limit, an address's unknown keys are refused without a database lookup (a cached valid key still passes). */
+    async function refuseIfBlocked(request: FastifyRequest, key: string): Promise<void> {
+      const hit = cache.get(hashApiKey(key));
+      if (hit && hit.until > Date.now()) return;
+      const failures = await app.counters.peek(failureKey(request)).catch(() => 0);
+      if (failures >= maxFailures) {
+        throw new ApiError(429, 'AUTH_RATE_LIMITED', `Too many failed authentications from this address (${maxFailures} per ${Math.round(failureWindowMs / 1000)} s); check the API key and retry later.`);
+      }
+    }
+
     async function check(request: FastifyRequest, reply: FastifyReply, admin: boolean): Promise<void> {
       const key = keyFromHeader(request.headers.authorization, admin);
       if (!key) {
         reply.header('www-authenticate', admin ? 'Basic realm="pssr admin", charset="UTF-8"' : 'Bearer');
         throw new ApiError(401, 'UNAUTHORIZED', 'Missing API key: send "Authorization: Bearer <key>" (create one with `pssr admin create-key`).');
       }
+      await refuseIfBlocked(request, key);
       const auth = await lookup(key);
       if (!auth) {
+        await app.counters.hit(failureKey(request), failureWindowMs).catch((err: unknown) => request.log.warn({ err }, 'could not count a failed authentication'));
         reply.header('www-authenticate', admin ? 'Basic realm="pssr admin", charset="UTF-8"' : 'Bearer error="invalid_token"');
         throw new ApiError(401, 'UNAUTHORIZED', 'The API key is unknown or revoked.');
       }

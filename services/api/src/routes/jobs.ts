@@ -24,6 +24,7 @@ import {
 } from '../schemas.js';
 import { jobView } from '../views.js';
 import { streamJobEvents } from '../events.js';
+import { splitCommaLists } from '../http.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const DEFAULT_MODEL = 'em';
@@ -181,11 +182,12 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         querystring: ListJobsQuery,
         response: { 200: JobPageSchema, ...problemResponses() },
       },
+      preValidation: splitCommaLists('status'),
     },
     async (request) => {
       const caller = callerOf(request);
       const q = request.query;
-      const statuses = (q.status ?? []).flatMap((s) => String(s).split(',')) as JobStatus[];
+      const statuses: JobStatus[] = q.status ?? [];
       const page = await app.db.jobs.list(caller.group.id, {
         ...(statuses.length ? { status: statuses } : {}),
         ...(q.type ? { type: q.type } : {}),
@@ -223,17 +225,18 @@ export const jobRoutes: FastifyPluginAsyncTypebox = async (app) => {
         summary: 'Follow a job (server-sent events)',
         description:
           'text/event-stream. Events: `status` (the job, at once and on every status change), `progress` ' +
-          '({id, progress, metrics}), `done` (the final job; the stream then ends). Works across API and worker processes.',
+          '({id, progress, metrics}), `done` (the final job; the stream then ends). Pushed from Postgres (LISTEN/NOTIFY), so it works ' +
+          'across API and worker processes. At most EVENTS_MAX_STREAMS_PER_KEY open streams per key (429 TOO_MANY_STREAMS).',
         params: IdParams,
         produces: ['text/event-stream'],
-        response: { 200: { type: 'string', description: 'An event stream.' }, ...problemResponses(404) },
+        response: { 200: { type: 'string', description: 'An event stream.' }, ...problemResponses(404, 429) },
       },
     },
     async (request, reply) => {
       const caller = callerOf(request);
       const job = await app.db.jobs.get(request.params.id, caller.group.id);
       if (!job) throw notFound('job', request.params.id);
-      await streamJobEvents(app, request, reply, job);
+      await streamJobEvents(app, request, reply, job, caller.keyId);
     },
   );
 

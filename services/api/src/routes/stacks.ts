@@ -2,6 +2,9 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@fastify/type-provider-typebox';
 import type { Readable } from 'node:stream';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { isPssrError } from '@pssr/core';
+import type { AuthContext } from '@pssr/db';
 import { callerOf } from '../plugins/auth.js';
 import { ApiError, notFound } from '../errors.js';
 import { ingestStack, tooLarge } from '../ingest.js';
@@ -15,6 +18,33 @@ function safeName(name: string | undefined, fallback: string): string {
   // eslint-disable-next-line no-control-regex
   const clean = base.replace(/[\u0000-\u001f"]/g, '').slice(0, 255);
   return clean.length > 0 ? clean : fallback;
+}
+
+/** RFC 2046: a boundary is 1 to 70 characters. */
+const BOUNDARY = /;\s*boundary=(?:"([^"]{1,70})"|([^\s;"]{1,70}))\s*(?:;|$)/i;
+
+/** busboy reports a malformed body with plain Errors; those are the client's fault. */
+function isMalformedMultipart(err: unknown): boolean {
+  return err instanceof Error && !(err instanceof ApiError) && !isPssrError(err) && /multipart|unexpected end of form|part terminated/i.test(err.message);
+}
+
+async function ingestMultipart(app: FastifyInstance, request: FastifyRequest, caller: AuthContext, queryName: string | undefined) {
+  const { maxBytes } = app.config.uploads;
+  if (!BOUNDARY.test(String(request.headers['content-type']))) {
+    throw new ApiError(400, 'BAD_MULTIPART', 'multipart/form-data needs a boundary parameter of 1 to 70 characters (Content-Type: multipart/form-data; boundary=...).');
+  }
+  try {
+    const file = await request.file({ limits: { fileSize: maxBytes, files: 1, fields: 20, parts: 25 } });
+    if (!file) throw new ApiError(400, 'INPUT_EMPTY', 'The multipart request has no file part: send the TIFF as a file field.');
+    const nameField = file.fields['name'];
+    const fieldValue = nameField && !Array.isArray(nameField) && nameField.type === 'field' ? String(nameField.value) : undefined;
+    return await ingestStack(app, caller, file.file, safeName(queryName ?? fieldValue ?? file.filename, 'stack.tif'));
+  } catch (err) {
+    if (isMalformedMultipart(err)) {
+      throw new ApiError(400, 'BAD_MULTIPART', 'The multipart body is malformed: it ends early or its parts do not match the boundary of the Content-Type.');
+    }
+    throw err;
+  }
 }
 
 export const stackRoutes: FastifyPluginAsyncTypebox = async (app) => {
@@ -41,11 +71,7 @@ export const stackRoutes: FastifyPluginAsyncTypebox = async (app) => {
       let stack;
       if (request.isMultipart()) {
         if (Number.isFinite(declared) && declared > maxBytes + 64 * 1024) throw tooLarge(maxBytes);
-        const file = await request.file({ limits: { fileSize: maxBytes, files: 1, fields: 20, parts: 25 } });
-        if (!file) throw new ApiError(400, 'INPUT_EMPTY', 'The multipart request has no file part: send the TIFF as a file field.');
-        const nameField = file.fields['name'];
-        const fieldValue = nameField && !Array.isArray(nameField) && nameField.type === 'field' ? String(nameField.value) : undefined;
-        stack = await ingestStack(app, caller, file.file, safeName(request.query.name ?? fieldValue ?? file.filename, 'stack.tif'));
+        stack = await ingestMultipart(app, request, caller, request.query.name);
       } else {
         const type = String(request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
         if (!RAW_TYPES.includes(type)) {
@@ -124,7 +150,7 @@ export const stackRoutes: FastifyPluginAsyncTypebox = async (app) => {
         }
         if (start > end || start >= size) {
           reply.header('content-range', `bytes */${size}`);
-          throw new ApiError(416, 'BAD_REQUEST', `Range not satisfiable: the stack has ${size} bytes.`);
+          throw new ApiError(416, 'RANGE_NOT_SATISFIABLE', `Range ${String(request.headers.range)} is outside the stack, which has ${size} bytes.`);
         }
         const body = await app.store.getStream(stack.storageKey, { start, end });
         return reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`).header('content-length', end - start + 1).send(body);

@@ -40,6 +40,10 @@ export async function sweepStaleUploads(app: FastifyInstance, olderThanMs: numbe
   return stale.length;
 }
 
+function sizeMismatch(upload: UploadRecord, got: number): ApiError {
+  return new ApiError(400, 'UPLOAD_SIZE_MISMATCH', `The parts add up to ${got} bytes but the upload declared ${upload.bytes}; start a new upload with the right size.`);
+}
+
 async function describe(app: FastifyInstance, upload: UploadRecord): Promise<UploadView> {
   const expiresSec = app.config.uploads.presignExpiresSec;
   const received = upload.completedAt ? [] : await app.store.listParts(upload.storageKey, upload.s3UploadId);
@@ -138,9 +142,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const expected = n < upload.parts ? upload.partSize : upload.bytes - upload.partSize * (upload.parts - 1);
       const declared = Number(request.headers['content-length'] ?? NaN);
       if (!Number.isFinite(declared)) throw new ApiError(411, 'BAD_REQUEST', 'Send Content-Length with each part.');
-      if (declared > upload.partSize) throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `Part ${n} may be at most ${upload.partSize} bytes.`);
-      if (n < upload.parts && declared !== expected) {
-        throw new ApiError(400, 'INVALID_ARGUMENT', `Part ${n} must be exactly ${expected} bytes (all parts but the last have the part size).`);
+      // Every part's size follows from the declared total, so the assembled stack is exactly that size.
+      if (declared !== expected) {
+        const why = n < upload.parts ? 'all parts but the last have the part size' : `the upload declared ${upload.bytes} bytes in all`;
+        throw new ApiError(declared > expected ? 413 : 400, declared > expected ? 'PAYLOAD_TOO_LARGE' : 'UPLOAD_SIZE_MISMATCH', `Part ${n} must be exactly ${expected} bytes (${why}); got ${declared}.`);
       }
       const part = await app.store.uploadPart(upload.storageKey, upload.s3UploadId, n, request.body as Readable, declared);
       return { partNumber: part.partNumber, size: part.size };
@@ -193,8 +198,10 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       try {
         const head = await app.store.head(upload.storageKey);
         if (head && head.size > maxBytes) throw tooLarge(maxBytes);
+        if (head && head.size !== upload.bytes) throw sizeMismatch(upload, head.size);
         const got = await app.store.getToFile(upload.storageKey, tmp);
         if (got.size > maxBytes) throw tooLarge(maxBytes);
+        if (got.size !== upload.bytes) throw sizeMismatch(upload, got.size);
         const info = await inspectSpooled(app, tmp);
         const sha256 = await sha256OfFile(tmp);
         const ready = await app.db.stacks.markReady(upload.stackId, toStackMetadata(info, sha256, got.size));
