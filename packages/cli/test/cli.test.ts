@@ -277,6 +277,14 @@ test('train runs the trainer, checks the export with onnxruntime and the model r
   assert.equal(card.training.steps, 3);
   assert.deepEqual(card.training.weightAverage, { kind: 'ema', decay: 0.9 });
   assert.match(card.training.augmentation, /any 4x sampling phase/);
+  // Trust calibration on the held-out image (the last of the three), 3 noise seeds; rerunnable from the kept config.
+  assert.match(r.stdout, /trust statistics calibrated on 3 validation frames/);
+  const calibration = (JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { calibration: { frames: number; uncertainty: unknown } }).calibration;
+  assert.equal(calibration.frames, 3);
+  assert.ok(calibration.uncertainty !== null);
+  const again = await pssr(['calibrate', '--model', out, '--no-tta', '--device', 'cpu']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal((JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { calibration: { uncertainty: unknown } }).calibration.uncertainty, null);
   const output = join(outDir('trained'), 'restored.tif');
   const restored = await pssr(['restore', input, '-o', output, '--model', out, '--device', 'cpu']);
   assert.equal(restored.code, 0, restored.stderr);

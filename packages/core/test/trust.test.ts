@@ -202,3 +202,24 @@ test('assessFrame reports statistics without flags when the card has no calibrat
   const flagged = assessFrame({ index: 0, lr, restored: hr, height: H / 4, width: H / 4 }, calibrated, trustThresholds(calibrated));
   assert.ok(flagged.stats.flags.some((f) => f.kind === 'residual'), JSON.stringify(flagged.stats.flags));
 });
+
+test('a local disagreement is reported as a region only: the frame-level residual outside it is in range', () => {
+  const H = 256;
+  const hr = smoothImage(H, H, 21);
+  const lr = Float32Array.from(withNoise(downsample4(hr, H, H).data, 1, 22));
+  const card = { name: 'm', normalization: NORM };
+  const clean = assessFrame({ index: 0, lr, restored: hr, height: H / 4, width: H / 4 }, card, null).stats;
+  const cal: TrustCalibration = {
+    ...CAL,
+    rse: { median: clean.rse, p05: clean.rse, p95: clean.rse },
+    rsp: { median: clean.rsp, p05: clean.rsp, p95: clean.rsp },
+    localPeak: { median: clean.localPeak, p05: clean.localPeak, p95: clean.localPeak },
+    noise: { median: 0.1, p05: 0, p95: 10 },
+  };
+  const calibrated = { ...card, calibration: cal };
+  const pasted = hr.slice();
+  for (let y = 120; y < 130; y++) for (let x = 80; x < 90; x++) pasted[y * H + x] = 0;
+  const s = assessFrame({ index: 0, lr, restored: pasted, height: H / 4, width: H / 4 }, calibrated, trustThresholds(calibrated)).stats;
+  assert.ok(s.rse > 1.5 * clean.rse, 'the disc raises the frame residual');
+  assert.deepEqual(s.flags.map((f) => f.kind), ['region'], JSON.stringify({ clean: [clean.rse, clean.rsp], s: [s.rse, s.rsp], regions: s.regions, flags: s.flags.map((f) => [f.value, f.threshold]) }));
+});

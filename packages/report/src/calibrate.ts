@@ -4,11 +4,18 @@
  * calibrated too), and record the median and 5th/95th percentiles per frame of RSE, RSP, the local residual
  * peak, the mean uncertainty and the input's noise estimate. Out-of-distribution flags compare against these (core trust/flags.ts).
  */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { assessFrame, summarize } from '@pssr/core';
 import type { FrameTrust, ModelCard, TrustCalibration } from '@pssr/core';
-import { MemoryFrameSink } from '@pssr/inference';
-import type { RestoreEngine } from '@pssr/inference';
+import { MemoryFrameSink, RestoreEngine } from '@pssr/inference';
+import type { Device } from '@pssr/inference';
+import { writeCardCalibration } from '@pssr/models';
+import type { ModelBundle } from '@pssr/models';
 import { openTiffStack } from '@pssr/tiff';
+import { exportValidationSet } from '@pssr/trainer';
+import type { TrainConfig } from '@pssr/trainer';
 import { degradedSource } from './degraded.js';
 
 /** Noise seeds of the calibration degradations (distinct from the trainer's valSeed 0 realisation). */
@@ -80,5 +87,41 @@ async function restoreAndAssess(engine: RestoreEngine, path: string, card: Model
     return out;
   } finally {
     await hr.close();
+  }
+}
+
+export interface CalibrateModelOptions {
+  tta: boolean;
+  device: Device;
+  /** Recorded in the card: how to rerun this calibration, and what computed it. */
+  command: string;
+  computedWith: string;
+  /** Python interpreter for the trainer's `valset` (default /usr/bin/python3). */
+  python?: string;
+}
+
+/**
+ * Calibrates a model folder from the training config that made it (a file path or the config object):
+ * the trainer lists its held-out validation series (`python3 -m pssr_trainer valset`, the same split
+ * training used), they are degraded, restored and measured here, and the card gets `calibration`.
+ * `pssr calibrate` and `pssr train` call this; so can the worker after a train job. Null (and the card
+ * untouched) when the config holds out no validation data.
+ */
+export async function calibrateModel(model: ModelBundle, config: string | TrainConfig, opts: CalibrateModelOptions): Promise<TrustCalibration | null> {
+  const dir = await mkdtemp(join(tmpdir(), 'pssr-calibrate-'));
+  try {
+    const series = await exportValidationSet(config, dir, opts.python ? { python: opts.python } : {});
+    if (series.length === 0) return null;
+    const engine = await RestoreEngine.load(model, { device: opts.device });
+    const { calibration } = await calibrate(engine, series.map((s) => ({ path: s.path, label: `${s.series} ${s.part}`.trim() })), {
+      tta: opts.tta,
+      data: series.map((s) => `${s.series}${s.part ? ` ${s.part}` : ''} (${s.frames} frame${s.frames === 1 ? '' : 's'})`).join(', '),
+      command: opts.command,
+      computedWith: opts.computedWith,
+    });
+    await writeCardCalibration(model.dir, calibration);
+    return calibration;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }

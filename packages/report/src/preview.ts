@@ -83,13 +83,16 @@ function drawPanel(ctx: SKRSContext2D, p: PreviewPanel, x: number, y: number, pa
   ctx.fillStyle = '#222222';
   ctx.font = `bold 14px "${FONT}"`;
   ctx.fillText(p.title, x, y + 15);
-  const range = p.range ?? displayRange(p);
-  const image = createCanvas(p.width, p.height);
+  const range = p.range ?? displayRange(p.data, p.scale);
+  // Colour the image at about display size (box-averaged), not at full size: a 1024x1024 output would
+  // cost a million colour lookups for a 300-pixel panel.
+  const shown = boxDownsample(p.data, p.height, p.width, Math.max(1, Math.floor(p.width / PANEL)));
+  const image = createCanvas(shown.width, shown.height);
   const ictx = image.getContext('2d');
-  const pixels = ictx.createImageData(p.width, p.height);
+  const pixels = ictx.createImageData(shown.width, shown.height);
   const span = range.max - range.min || 1;
-  for (let i = 0; i < p.height * p.width; i++) {
-    const [r, g, b] = colour(p.scale, (p.data[i]! - range.min) / span);
+  for (let i = 0; i < shown.height * shown.width; i++) {
+    const [r, g, b] = colour(p.scale, (shown.data[i]! - range.min) / span);
     pixels.data[4 * i] = r;
     pixels.data[4 * i + 1] = g;
     pixels.data[4 * i + 2] = b;
@@ -97,7 +100,7 @@ function drawPanel(ctx: SKRSContext2D, p: PreviewPanel, x: number, y: number, pa
   }
   ictx.putImageData(pixels, 0, 0);
   const iy = y + TITLE;
-  ctx.imageSmoothingEnabled = p.width > PANEL;
+  ctx.imageSmoothingEnabled = shown.width > PANEL;
   ctx.drawImage(image, x, iy, PANEL, panelH);
   // Flagged regions, scaled from output pixels to the panel.
   ctx.strokeStyle = '#00e5ff';
@@ -125,9 +128,29 @@ function drawPanel(ctx: SKRSContext2D, p: PreviewPanel, x: number, y: number, pa
   ctx.fillText(hi, x + PANEL - ctx.measureText(hi).width, by + BAR + 14);
 }
 
-function displayRange(p: PreviewPanel): { min: number; max: number } {
-  const values = Float32Array.from(p.data);
-  if (p.scale === 'grey') {
+/** Mean over k x k blocks (partial blocks at the right/bottom dropped). */
+function boxDownsample(data: ArrayLike<number>, height: number, width: number, k: number): { data: ArrayLike<number>; height: number; width: number } {
+  if (k === 1) return { data, height, width };
+  const h = Math.floor(height / k);
+  const w = Math.floor(width / k);
+  const out = new Float32Array(h * w);
+  for (let y = 0; y < h * k; y++) {
+    const row = Math.floor(y / k) * w;
+    for (let x = 0; x < w * k; x++) out[row + Math.floor(x / k)]! += data[y * width + x]!;
+  }
+  for (let i = 0; i < out.length; i++) out[i]! /= k * k;
+  return { data: out, height: h, width: w };
+}
+
+/**
+ * Display range of a panel: 0.1..99.9th percentiles (grey) or 0..99.5th (colour maps), from a strided
+ * sample of at most 65,536 values (plenty for a display window, and no sort of a million floats).
+ */
+export function displayRange(data: ArrayLike<number>, scale: ColourScale): { min: number; max: number } {
+  const step = Math.max(1, Math.floor(data.length / 65536));
+  const values = new Float32Array(Math.ceil(data.length / step));
+  for (let i = 0, k = 0; i < data.length; i += step, k++) values[k] = data[i]!;
+  if (scale === 'grey') {
     const [min, max] = percentiles(values, [0.1, 99.9]) as [number, number];
     return { min, max: max > min ? max : min + 1 };
   }
@@ -162,7 +185,7 @@ function wrap(line: string, columns: number): string[] {
 export function frameLines(f: FrameTrust, frames: number): string[] {
   const snr = (v: number | null) => (v === null ? 'n/a' : v.toFixed(1));
   const lines = [
-    `frame ${f.index + 1} of ${frames}: consistency RSE ${f.rse.toFixed(4)} (${f.rseToNoise === null ? 'noise n/a' : `${f.rseToNoise.toFixed(2)}x the input's noise`}), RSP ${f.rsp.toFixed(4)}, local residual peak ${f.localPeak.toFixed(4)}` +
+    `frame ${f.index + 1} of ${frames}: consistency RSE ${f.rse.toFixed(4)} (${f.rseToNoise === null ? 'no noise estimate' : `${f.rseToNoise.toFixed(2)}x the input's noise estimate`}), RSP ${f.rsp.toFixed(f.rsp > 0.999 ? 6 : 4)}` +
       (f.uncertainty === null ? '' : `, mean uncertainty ${f.uncertainty.toFixed(4)}`) +
       ` (normalised units); SNR bilinear ${snr(f.snr.bilinear)} -> restored ${snr(f.snr.restored)}`,
   ];

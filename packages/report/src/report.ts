@@ -10,7 +10,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { PssrError, assessFrame, checkPixelSize, trustThresholds } from '@pssr/core';
 import type { FrameArray, FrameSink, FrameTrust, ModelCard, PixelSizeCheck, StackInfo, TrustThresholds } from '@pssr/core';
 import { createTiffStackWriter } from '@pssr/tiff';
-import { frameLines, renderPreview } from './preview.js';
+import { displayRange, frameLines, renderPreview } from './preview.js';
 import type { PreviewContent } from './preview.js';
 
 export const REPORT_FILES = { report: 'report.json', consistency: 'consistency.tif', uncertainty: 'uncertainty.tif', preview: 'preview.png' } as const;
@@ -153,7 +153,7 @@ export class TrustReportWriter {
       await this.uncertaintySink?.commit();
       const report = this.build();
       await writeFile(join(this.staging, REPORT_FILES.report), `${JSON.stringify(report, null, 2)}\n`);
-      await writeFile(join(this.staging, REPORT_FILES.preview), renderPreview({ ...this.preview, heading: `${report.summary.flagged ? 'FLAGGED' : 'not flagged'}: ${model.name} ${model.card.version}, centre frame` }));
+      await writeFile(join(this.staging, REPORT_FILES.preview), renderPreview({ ...this.preview, heading: previewHeading(report, this.centre) }));
       await this.moveIntoPlace();
       this.finished = true;
       return report;
@@ -202,14 +202,11 @@ export class TrustReportWriter {
     const panels: PreviewContent['panels'] = [
       { title: 'bilinear input (4x)', data: bilinear, height: H, width: W, scale: 'grey', unit },
       { title: `restored (${this.opts.model.name})`, data: Float32Array.from(output), height: H, width: W, scale: 'grey', unit },
-      { title: 'consistency |LR - restored mapped back|', data: residual, height, width, scale: 'inferno', unit },
+      { title: 'consistency residual (LR grid)', data: residual, height, width, scale: 'inferno', unit },
     ];
     if (uncertainty) panels.push({ title: 'uncertainty (TTA std)', data: Float32Array.from(uncertainty), height: H, width: W, scale: 'inferno', unit });
     // The input and the restoration share one grey window, so brightness compares.
-    const window = panels[0]!.data;
-    const lo = Math.min(...sample(window, 0.001));
-    const hi = Math.max(...sample(window, 0.999));
-    panels[0]!.range = panels[1]!.range = { min: lo, max: hi > lo ? hi : lo + 1 };
+    panels[0]!.range = panels[1]!.range = displayRange(bilinear, 'grey');
     return {
       heading: '',
       panels,
@@ -231,6 +228,12 @@ export class TrustReportWriter {
     for (const name of await readdir(this.staging)) await rename(join(this.staging, name), join(this.dir, name));
     await rm(this.staging, { recursive: true, force: true });
   }
+}
+
+function previewHeading(report: TrustReport, centre: number): string {
+  const { summary, model } = report;
+  const what = summary.flagged ? `FLAGGED: frame${summary.flaggedFrames.length === 1 ? '' : 's'} ${summary.flaggedFrames.map((i) => i + 1).join(', ')} of ${summary.frames}` : `not flagged (${summary.frames} frame${summary.frames === 1 ? '' : 's'})`;
+  return `${what}; ${model.name} ${model.version}; showing frame ${centre + 1} (the centre)`;
 }
 
 /** Summary over frames: flagged when any frame has a flag; warnings for stack-level concerns. */
@@ -268,15 +271,6 @@ function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length === 0 ? NaN : s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-/** A few order statistics of a large array from a strided sample (the display window needs no more). */
-function sample(values: ArrayLike<number>, q: number): number[] {
-  const step = Math.max(1, Math.floor(values.length / 65536));
-  const s: number[] = [];
-  for (let i = 0; i < values.length; i += step) s.push(values[i]!);
-  s.sort((a, b) => a - b);
-  return [s[Math.min(s.length - 1, Math.floor(q * (s.length - 1)))]!];
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -17,7 +17,7 @@ from .train import parse_config
 def write_valset(raw: dict, out: str) -> dict:
     import tifffile
 
-    c = parse_config(raw)
+    c = parse_config({**raw, "out": raw.get("out") or out})  # the model folder is not needed to list the data
     spec = degradation_spec(c["recipe"], float(c.get("poissonPeak") or 30.0))
     rng = np.random.default_rng(int(c["seed"]))
     split = split_data(c["data"], c["valData"], float(c["valFraction"]), c["channel"], int(c["frames"]),

@@ -4,18 +4,13 @@
  * `calibration`, without retraining. Rerun it whenever a model is retrained.
  */
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PssrError } from '@pssr/core';
 import type { TrustCalibration } from '@pssr/core';
-import { RestoreEngine } from '@pssr/inference';
 import type { Device } from '@pssr/inference';
-import { listBundledModels, resolveModel, writeCardCalibration } from '@pssr/models';
+import { listBundledModels, resolveModel } from '@pssr/models';
 import type { ModelBundle } from '@pssr/models';
-import { calibrate } from '@pssr/report';
-import { exportValidationSet } from '@pssr/trainer';
-import type { TrainConfig } from '@pssr/trainer';
+import { calibrateModel } from '@pssr/report';
 import { SOFTWARE } from '../version.js';
 
 export interface CalibrateArgs {
@@ -35,35 +30,13 @@ export async function calibrateCommand(args: CalibrateArgs, print: (s: string) =
   for (const name of names) {
     const model = await resolveModel(name);
     const config = args.config ?? trainingConfigOf(model);
-    const calibration = await calibrateModel(model, config, { tta: args.tta, device: args.device, ...(args.python ? { python: args.python } : {}), command: `pssr calibrate --model ${name}${args.config ? ` --config ${args.config}` : ''}${args.tta ? '' : ' --no-tta'}` });
+    const calibration = await calibrateModel(model, config, { tta: args.tta, device: args.device, computedWith: SOFTWARE, ...(args.python ? { python: args.python } : {}), command: `pssr calibrate --model ${name}${args.config ? ` --config ${args.config}` : ''}${args.tta ? '' : ' --no-tta'}` });
+    if (!calibration) throw new PssrError('INVALID_ARGUMENT', `The training config of ${model.name} (${typeof config === 'string' ? config : 'given'}) holds out no validation data; calibration needs some (valData or valFraction).`);
     print(`calibrated ${model.name} on ${calibration.frames} frames: RSE median ${calibration.rse.median.toFixed(5)} p95 ${calibration.rse.p95.toFixed(5)}, RSP p05 ${calibration.rsp.p05.toFixed(5)}` +
       `${calibration.uncertainty ? `, uncertainty median ${calibration.uncertainty.median.toFixed(5)} p95 ${calibration.uncertainty.p95.toFixed(5)}` : ''} -> ${join(model.dir, 'model.json')}\n`);
     out.push(calibration);
   }
   return out;
-}
-
-/**
- * Calibrates one model folder from a training config (file path or object) and writes the result into
- * its card. `pssr train` calls this for every model it trains.
- */
-export async function calibrateModel(model: ModelBundle, config: string | TrainConfig, opts: { tta: boolean; device: Device; command: string; python?: string }): Promise<TrustCalibration> {
-  const dir = await mkdtemp(join(tmpdir(), 'pssr-calibrate-'));
-  try {
-    const series = await exportValidationSet(config, dir, opts.python ? { python: opts.python } : {});
-    if (series.length === 0) throw new PssrError('INVALID_ARGUMENT', `The training config of ${model.name} holds out no validation data; calibration needs some (valData or valFraction).`);
-    const engine = await RestoreEngine.load(model, { device: opts.device });
-    const { calibration } = await calibrate(engine, series.map((s) => ({ path: s.path, label: `${s.series} ${s.part}`.trim() })), {
-      tta: opts.tta,
-      data: series.map((s) => `${s.series}${s.part ? ` ${s.part}` : ''} (${s.frames} frame${s.frames === 1 ? '' : 's'})`).join(', '),
-      command: opts.command,
-      computedWith: SOFTWARE,
-    });
-    await writeCardCalibration(model.dir, calibration);
-    return calibration;
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 }
 
 /** The config a card's training command names (`--config FILE`), else DIR/train-config.json. */

@@ -1,17 +1,20 @@
 /**
  * `pssr train`: trains a model from HR images only (the trainer degrades them on the fly), then checks the
- * exported ONNX with onnxruntime-node, the runtime that will serve it, and records the difference in the card.
+ * exported ONNX with onnxruntime-node, the runtime that will serve it, and records the difference in the card;
+ * last, calibrates the model's trust statistics on its held-out data (card `calibration`, issue 8).
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import cliProgress from 'cli-progress';
 import { PssrError } from '@pssr/core';
-import type { ModelCard } from '@pssr/core';
+import type { ModelCard, TrustCalibration } from '@pssr/core';
 import { ONNXRUNTIME_VERSION, verifyExport } from '@pssr/inference';
-import { resolveModel } from '@pssr/models';
+import { loadModelDir, resolveModel } from '@pssr/models';
+import { calibrateModel } from '@pssr/report';
 import { runTraining } from '@pssr/trainer';
 import type { TrainConfig, TrainEvent } from '@pssr/trainer';
 import { formatSeconds } from '../output.js';
+import { SOFTWARE } from '../version.js';
 
 /** The trainer's config as the command line gives it: a device is always chosen. */
 export type TrainArgs = TrainConfig & {
@@ -132,5 +135,19 @@ export async function trainCommand(args: TrainArgs, print: (s: string) => void, 
   if (!(maxAbsDiff <= limit)) {
     throw new PssrError('TRAIN_FAILED', `The exported ONNX differs from PyTorch by ${maxAbsDiff} (tolerance ${limit}); the export is not usable.`, false);
   }
-  return { out: result.out, card, maxAbsDiff };
+  const calibrated = await calibrateTrained(result.out, config, args.device, python);
+  print(calibrated ? `trust statistics calibrated on ${calibrated.frames} validation frames (card "calibration")\n` : 'no validation data held out: the card has no trust calibration (out-of-distribution flags need one)\n');
+  return { out: result.out, card: calibrated ? { ...card, calibration: calibrated } : card, maxAbsDiff };
+}
+
+/**
+ * The trust calibration of a freshly trained model on its own held-out data (null when it held none out).
+ * The config is kept beside the model as train-config.json, so `pssr calibrate --model DIR` can redo it.
+ */
+async function calibrateTrained(out: string, config: TrainConfig, device: TrainArgs['device'], python: string | undefined): Promise<TrustCalibration | null> {
+  if (config.valFraction === 0) return null;
+  const configPath = join(out, 'train-config.json');
+  await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`);
+  const model = await loadModelDir(out);
+  return calibrateModel(model, configPath, { tta: true, device, command: `pssr calibrate --model ${out}`, computedWith: SOFTWARE, ...(python ? { python } : {}) });
 }

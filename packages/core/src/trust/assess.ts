@@ -2,10 +2,13 @@
 import { upsampleBilinear4 } from '../interp.js';
 import type { ModelCard } from '../modelcard.js';
 import type { FrameArray } from '../types.js';
-import { consistency } from './consistency.js';
+import { LOCAL_WINDOW, consistency } from './consistency.js';
 import { flaggedRegions, frameFlags } from './flags.js';
 import type { TrustFlag, TrustRegion, TrustThresholds } from './flags.js';
 import { backgroundBlock, snr } from './snr.js';
+
+/** Flagged regions are refitted around only while they cover at most this fraction of the frame. */
+const MAX_LOCAL_FRACTION = 0.25;
 
 export interface FrameTrustInput {
   index: number;
@@ -48,14 +51,25 @@ export interface FrameTrustResult {
 /** Assesses one frame against the card (`thresholds` null: statistics only, no flags). */
 export function assessFrame(input: FrameTrustInput, card: Pick<ModelCard, 'name' | 'normalization' | 'calibration'>, thresholds: TrustThresholds | null): FrameTrustResult {
   const { lr, restored, height, width } = input;
-  const c = consistency(lr, restored, height, width, card.normalization);
+  let c = consistency(lr, restored, height, width, card.normalization);
+  let regions = thresholds ? flaggedRegions(c.local, height, width, thresholds.local) : [];
+  // One robust refinement for local defects: refit without the regions (a defect skews a global fit
+  // everywhere). Regions covering much of the frame are no local defect: the frame-level flags say it.
+  const local = (mask: Uint8Array) => mask.reduce((a, v) => a + v, 0) <= MAX_LOCAL_FRACTION * mask.length;
+  if (thresholds && regions.length > 0 && local(regionMask(regions.slice(0, 1), height, width))) {
+    // The worst region first: the others may be artefacts of the skewed fit.
+    c = consistency(lr, restored, height, width, card.normalization, regionMask(regions.slice(0, 1), height, width));
+    regions = flaggedRegions(c.local, height, width, thresholds.local);
+    const mask = regionMask(regions, height, width);
+    if (regions.length > 0 && local(mask)) c = consistency(lr, restored, height, width, card.normalization, mask);
+  }
   const span = c.range.hi - c.range.lo;
   const uncertainty = input.uncertainty ? mean(input.uncertainty) / span : null;
   const bilinear = upsampleBilinear4(Float32Array.from(lr), height, width);
   const bg = backgroundBlock(bilinear, 4 * height, 4 * width);
-  const regions = thresholds ? flaggedRegions(c.local, height, width, thresholds.local) : [];
   const base = { noise: c.noise, rse: c.rse, rsp: c.rsp, localPeak: c.localPeak, uncertainty };
-  const flags = thresholds && card.calibration ? frameFlags(base, regions, card.calibration, thresholds, card.name) : [];
+  const outside = regions.length > 0 && c.outside ? { outsideRegions: c.outside } : {};
+  const flags = thresholds && card.calibration ? frameFlags({ ...base, ...outside }, regions, card.calibration, thresholds, card.name) : [];
   return {
     stats: {
       index: input.index,
@@ -68,6 +82,16 @@ export function assessFrame(input: FrameTrustInput, card: Pick<ModelCard, 'name'
     residual: c.residual,
     bilinear,
   };
+}
+
+/** The regions' boxes, each widened by half the local window, as a mask of LR pixels. */
+function regionMask(regions: TrustRegion[], height: number, width: number): Uint8Array {
+  const mask = new Uint8Array(height * width);
+  const r = Math.floor(LOCAL_WINDOW / 2);
+  for (const g of regions) {
+    for (let y = Math.max(0, g.y - r); y < Math.min(height, g.y + g.h + r); y++) mask.fill(1, y * width + Math.max(0, g.x - r), y * width + Math.min(width, g.x + g.w + r));
+  }
+  return mask;
 }
 
 function mean(a: Float32Array): number {

@@ -37,6 +37,8 @@ export interface ConsistencyResult {
   localPeak: number;
   /** The LR frame's normalisation range (the card's rule) that defines "normalised units". */
   range: NormRange;
+  /** With `exclude`: RSE and RSP over the pixels not excluded. */
+  outside?: { rse: number; rsp: number };
 }
 
 /**
@@ -66,13 +68,15 @@ export function estimateNoiseSigma(frame: ArrayLike<number>, height: number, wid
 /**
  * The consistency check of one frame: `lr` (height x width, as measured) against `restored`
  * (4 height x 4 width, any dtype), with the LR frame normalised by the card's `normalization`.
+ * `exclude` (1 per LR pixel to leave out) keeps already found local defects out of the intensity fit,
+ * which they would skew everywhere; `outside` then gives RSE and RSP over the other pixels.
  */
-export function consistency(lr: FrameArray, restored: FrameArray, height: number, width: number, normalization: Normalization): ConsistencyResult {
+export function consistency(lr: FrameArray, restored: FrameArray, height: number, width: number, normalization: Normalization, exclude?: Uint8Array): ConsistencyResult {
   checkSizes(lr, restored, height, width);
   const range = normalizationRange(lr, normalization);
   const span = range.hi - range.lo;
   const back = downsample4(Float32Array.from(restored), 4 * height, 4 * width).data;
-  const fit = linearFit(back, lr);
+  const fit = linearFit(back, lr, exclude);
   const n = lr.length;
   const residual = new Float32Array(n);
   const squared = new Float64Array(n);
@@ -87,6 +91,7 @@ export function consistency(lr: FrameArray, restored: FrameArray, height: number
   const noise = estimateNoiseSigma(lr, height, width) / span;
   const local = localRms(squared, height, width, LOCAL_WINDOW);
   return {
+    ...(exclude ? { outside: statsOutside(lr, back, squared, exclude) } : {}),
     rse,
     rseToNoise: noise > 0 ? rse / noise : null,
     rsp: pearson(lr, back),
@@ -99,6 +104,15 @@ export function consistency(lr: FrameArray, restored: FrameArray, height: number
   };
 }
 
+function statsOutside(lr: FrameArray, back: Float32Array, squared: Float64Array, exclude: Uint8Array): { rse: number; rsp: number } {
+  const keep: number[] = [];
+  for (let i = 0; i < lr.length; i++) if (!exclude[i]) keep.push(i);
+  if (keep.length < 2) return { rse: 0, rsp: 1 };
+  let sum = 0;
+  for (const i of keep) sum += squared[i]!;
+  return { rse: Math.sqrt(sum / keep.length), rsp: pearson(Float64Array.from(keep, (i) => lr[i]!), Float64Array.from(keep, (i) => back[i]!)) };
+}
+
 function checkSizes(lr: FrameArray, restored: FrameArray, height: number, width: number): void {
   if (!(Number.isInteger(height) && Number.isInteger(width) && height >= 1 && width >= 1) || lr.length !== height * width) {
     throw new PssrError('INVALID_ARGUMENT', `consistency: the LR frame holds ${lr.length} samples, ${width}x${height} needs ${height * width}.`, false);
@@ -108,20 +122,24 @@ function checkSizes(lr: FrameArray, restored: FrameArray, height: number, width:
   }
 }
 
-/** Least squares y ~ gain * x + offset (gain 0 when x is constant). */
-function linearFit(x: Float32Array, y: FrameArray): { gain: number; offset: number } {
-  const n = x.length;
+/** Least squares y ~ gain * x + offset over the pixels not excluded (gain 0 when x is constant). */
+function linearFit(x: Float32Array, y: FrameArray, exclude?: Uint8Array): { gain: number; offset: number } {
+  let n = 0;
   let mx = 0;
   let my = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < x.length; i++) {
+    if (exclude?.[i]) continue;
     mx += x[i]!;
     my += y[i]!;
+    n++;
   }
+  if (n === 0) return { gain: 0, offset: 0 };
   mx /= n;
   my /= n;
   let sxy = 0;
   let sxx = 0;
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < x.length; i++) {
+    if (exclude?.[i]) continue;
     const dx = x[i]! - mx;
     sxy += dx * (y[i]! - my);
     sxx += dx * dx;

@@ -53,6 +53,11 @@ export interface TrustRegion {
 export interface FrameStatistics {
   noise: number;
   rse: number;
+  /**
+   * RSE and RSP outside the flagged regions (when there are any), the fit redone there. When they are in
+   * range, the frame's excess residual and decorrelation come from those regions: only they are flagged.
+   */
+  outsideRegions?: { rse: number; rsp: number };
   rsp: number;
   localPeak: number;
   uncertainty: number | null;
@@ -98,12 +103,14 @@ export function frameFlags(stats: FrameStatistics, regions: TrustRegion[], cal: 
       reason: `the input's fine-scale contrast (noise and sub-pixel texture) is ${times}x this model's validation ${high ? '95th' : '5th'} percentile: ${ood}`,
     });
   }
-  if (stats.rse > t.rse) {
+  const o = stats.outsideRegions;
+  const explainedByRegions = o !== undefined && o.rse <= t.rse && o.rsp >= t.rsp;
+  if (stats.rse > t.rse && !explainedByRegions) {
     flags.push({ kind: 'residual', value: stats.rse, threshold: t.rse, reason: `residual ${ratio(stats.rse, cal.rse.p95)}x this model's validation 95th percentile: ${ood}` });
   }
-  if (stats.rsp < t.rsp) {
+  if (stats.rsp < t.rsp && !explainedByRegions) {
     const times = ratio(1 - stats.rsp, 1 - cal.rsp.p05);
-    flags.push({ kind: 'correlation', value: stats.rsp, threshold: t.rsp, reason: `correlation with the input ${stats.rsp.toFixed(3)} (decorrelation ${times}x this model's validation 5th percentile): ${ood}` });
+    flags.push({ kind: 'correlation', value: stats.rsp, threshold: t.rsp, reason: `correlation with the input ${formatNearOne(stats.rsp)} (decorrelation ${times}x this model's validation 5th percentile): ${ood}` });
   }
   if (stats.uncertainty !== null && t.uncertainty !== null && cal.uncertainty && stats.uncertainty > t.uncertainty) {
     flags.push({ kind: 'uncertainty', value: stats.uncertainty, threshold: t.uncertainty, reason: `uncertainty ${ratio(stats.uncertainty, cal.uncertainty.p95)}x this model's validation 95th percentile: ${ood}` });
@@ -152,6 +159,12 @@ export function flaggedRegions(local: Float32Array, height: number, width: numbe
 export function summarize(values: number[]): StatSummary {
   const [p05, median, p95] = percentiles(Float64Array.from(values), [5, 50, 95]) as [number, number, number];
   return { median, p05, p95 };
+}
+
+/** Enough digits to tell a correlation from 1 (0.99986, not 1.000). */
+function formatNearOne(r: number): string {
+  const digits = r < 1 ? Math.min(8, Math.max(3, Math.ceil(-Math.log10(1 - r)) + 1)) : 3;
+  return r.toFixed(digits);
 }
 
 const ratio = (value: number, reference: number) => (reference > 0 ? (value / reference).toFixed(1) : 'inf');
