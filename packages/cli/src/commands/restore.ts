@@ -51,6 +51,12 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
   let timing: RestoreTiming;
   let engine: RestoreEngine;
   let report: TrustReportWriter | null = null;
+  // Listening from before the output file exists, so a Ctrl-C at any moment leaves no partial file.
+  const interrupt = new AbortController();
+  let output: FrameSink | null = null;
+  const stopListening = onInterrupt(interrupt, async () => {
+    await output?.abort();
+  });
   try {
     // A bad reference or report folder is found before the restore runs, not after.
     if (args.reference !== undefined) checkReference(reader.info, await inspectTiff(resolve(args.reference), readOpts), args.reference);
@@ -61,6 +67,7 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
       overwrite: args.force,
       software: SOFTWARE,
     });
+    output = sink;
     if (args.report !== undefined) {
       report = await TrustReportWriter.create(args.report, {
         model,
@@ -76,11 +83,12 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
       });
     }
     const trust = report;
-    timing = await runRestore(engine, reader, sink, { ...args, ...(trust ? { onFrame: (f) => trust.addFrame(f).then(() => undefined) } : {}) }, `restoring ${basename(args.input)}`);
+    timing = await runRestore(engine, reader, sink, { ...args, ...(trust ? { onFrame: (f) => trust.addFrame(f).then(() => undefined) } : {}) }, `restoring ${basename(args.input)}`, interrupt.signal);
   } catch (err) {
     await report?.abort();
     throw err;
   } finally {
+    stopListening();
     await reader.close();
   }
   const { info } = reader;
@@ -103,7 +111,8 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
 
 /**
  * Restores into a sink that is committed only when every frame is written; on any failure or Ctrl-C the
- * sink is aborted so no partial output remains.
+ * sink is aborted so no partial output remains. `signal`: the caller listens for Ctrl-C itself (from before
+ * it created the sink); without it, this listens while it runs.
  */
 export async function runRestore(
   engine: RestoreEngine,
@@ -111,13 +120,14 @@ export async function runRestore(
   sink: FrameSink,
   opts: { batch?: number; tile?: number; tta?: boolean; onFrame?: RestoreOptions['onFrame'] },
   label: string,
+  signal?: AbortSignal,
 ): Promise<RestoreTiming> {
   const controller = new AbortController();
-  const stopListening = onInterrupt(controller, () => sink.abort());
+  const stopListening = signal ? () => undefined : onInterrupt(controller, () => sink.abort());
   const bar = restoreProgress(label);
   try {
     const timing = await engine.restore(reader, sink, {
-      signal: controller.signal,
+      signal: signal ?? controller.signal,
       onProgress: (p) => bar.update(p),
       ...(opts.batch === undefined ? {} : { batchSize: opts.batch }),
       ...(opts.tile === undefined ? {} : { tileSize: opts.tile }),
