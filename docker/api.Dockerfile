@@ -14,6 +14,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
+COPY packages/report/package.json packages/report/
 COPY packages/storage/package.json packages/storage/
 COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
@@ -38,6 +39,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
+COPY packages/report/package.json packages/report/
 COPY packages/storage/package.json packages/storage/
 COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/

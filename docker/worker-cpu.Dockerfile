@@ -12,6 +12,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
+COPY packages/report/package.json packages/report/
 COPY packages/storage/package.json packages/storage/
 COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
@@ -39,6 +40,7 @@ COPY packages/core/package.json packages/core/
 COPY packages/tiff/package.json packages/tiff/
 COPY packages/inference/package.json packages/inference/
 COPY packages/models/package.json packages/models/
+COPY packages/report/package.json packages/report/
 COPY packages/storage/package.json packages/storage/
 COPY packages/config/package.json packages/config/
 COPY packages/queue/package.json packages/queue/
@@ -54,6 +56,7 @@ COPY prisma prisma
 COPY packages/core/src packages/core/src
 COPY packages/tiff/src packages/tiff/src
 COPY packages/models packages/models
+COPY packages/report/src packages/report/src
 COPY packages/inference/src packages/inference/src
 COPY packages/storage/src packages/storage/src
 COPY packages/config/src packages/config/src
