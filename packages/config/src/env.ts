@@ -35,7 +35,7 @@ export function bool(env: Env, name: string, fallback: boolean): boolean {
 }
 
 /** Sizes accept a plain byte count or a binary suffix: 512M, 20G, 1T. */
-export function bytes(env: Env, name: string, fallback: number): number {
+export function bytes(env: Env, name: string, fallback: number, min = 1): number {
   const raw = optional(env, name);
   if (raw === undefined) return fallback;
   const m = /^(\d+(?:\.\d+)?)\s*([KMGT]i?B?)?$/i.exec(raw);
@@ -43,7 +43,7 @@ export function bytes(env: Env, name: string, fallback: number): number {
   const unit = (m[2] ?? '').toUpperCase().charAt(0);
   const mult = unit === 'K' ? 2 ** 10 : unit === 'M' ? 2 ** 20 : unit === 'G' ? 2 ** 30 : unit === 'T' ? 2 ** 40 : 1;
   const n = Math.floor(Number(m[1]) * mult);
-  if (n < 1) throw new ConfigError(`${name}=${raw} is not allowed: expected at least 1 byte.`);
+  if (n < min) throw new ConfigError(`${name}=${raw} is not allowed: expected at least ${min} byte${min === 1 ? '' : 's'}.`);
   return n;
 }
 

@@ -177,7 +177,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
       verifyFrames: bool(env, 'UPLOAD_VERIFY_FRAMES', true),
     },
     stackStorage: {
-      groupQuotaBytes: bytes(env, 'GROUP_STORAGE_QUOTA', 2 ** 40),
+      groupQuotaBytes: bytes(env, 'GROUP_STORAGE_QUOTA', 2 ** 40, 0),
       retentionDays: int(env, 'STACK_RETENTION_DAYS', 90, 0, 100 * 365),
     },
     http: {

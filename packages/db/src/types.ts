@@ -198,14 +198,37 @@ export interface StackRepository {
   markFailed(id: string): Promise<void>;
   /** With `groupId`: null unless the stack belongs to that group (other groups' ids look absent). */
   get(id: string, groupId?: string): Promise<StackRecord | null>;
-  list(groupId: string, opts?: { limit?: number; cursor?: string | null; status?: StackStatus }): Promise<Page<StackRecord>>;
+  /** Newest first, cursor-paginated; `nameContains` matches case-insensitively. */
+  list(groupId: string, opts?: ListStacksOptions): Promise<Page<StackRecord>>;
   delete(id: string): Promise<void>;
+  /** Bytes of the group's stacks (ready ones, and uploads in flight by their declared size). */
+  usage(groupId: string): Promise<number>;
+  /** Ids of queued or running jobs that read the stack (restore input, or one of a train job's stacks). */
+  activeJobs(id: string): Promise<string[]>;
+  /**
+   * Deletes the group's stack and its upload rows in one transaction, unless a queued or running job reads
+   * it: `{ inUse: jobIds }`. null when the group has no such stack. The caller deletes the stored object.
+   */
+  deleteUnused(id: string, groupId: string): Promise<{ deleted: StackRecord } | { inUse: string[] } | null>;
+  /** Stacks created before `before` that no queued or running job reads, oldest first (the retention sweep). */
+  listExpired(before: Date, limit: number): Promise<StackRecord[]>;
+}
+
+export interface ListStacksOptions {
+  limit?: number;
+  cursor?: string | null;
+  status?: StackStatus;
+  nameContains?: string;
+  createdAfter?: Date;
+  createdBefore?: Date;
 }
 
 export interface UploadRepository {
   create(input: { stackId: string; s3UploadId: string; storageKey: string; partSize: number; parts: number; bytes: number }): Promise<UploadRecord>;
   /** With `groupId`: null unless the upload's stack belongs to that group. */
   get(id: string, groupId?: string): Promise<UploadRecord | null>;
+  /** The resumable uploads of one stack. */
+  listForStack(stackId: string): Promise<UploadRecord[]>;
   /** Sets completedAt once; false when it was already completed (a concurrent or repeated complete). */
   markCompleted(id: string): Promise<boolean>;
   /** Uploads never completed and created before `before` (for aborting abandoned multipart uploads). */

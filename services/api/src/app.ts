@@ -27,6 +27,7 @@ import { sweepStaleUploads, uploadRoutes } from './routes/uploads.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { adminRoutes } from './routes/admin.js';
+import { sweepExpiredStacks } from './lifecycle.js';
 import { registerQueueReconciler } from './reconcile.js';
 
 export const API_VERSION = '1.0.0';
@@ -213,11 +214,17 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
   );
   if (opts.adminDashboard !== false) await adminRoutes(app);
 
-  if (config.uploads.staleAfterMs > 0) {
+  // Hourly: abandoned resumable uploads, then stacks past their retention.
+  const { staleAfterMs } = config.uploads;
+  const { retentionDays } = config.stackStorage;
+  if (staleAfterMs > 0 || retentionDays > 0) {
     let sweeper: NodeJS.Timeout | undefined;
+    const sweep = async () => {
+      if (staleAfterMs > 0) await sweepStaleUploads(app, staleAfterMs).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      if (retentionDays > 0) await sweepExpiredStacks(app, retentionDays).catch((err: unknown) => app.log.warn({ err }, 'retention sweep failed'));
+    };
     app.addHook('onReady', async () => {
-      const sweep = () => void sweepStaleUploads(app, config.uploads.staleAfterMs).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
-      sweeper = setInterval(sweep, 3600_000);
+      sweeper = setInterval(() => void sweep(), 3600_000);
       sweeper.unref();
     });
     app.addHook('onClose', async () => clearInterval(sweeper));

@@ -1,8 +1,10 @@
 /**
  * Receiving a stack: the request body streams to the object store and to a temp file at once while its
  * sha256 is computed and its size capped (nothing holds the whole stack in memory). The temp file is then
- * checked with `inspectTiff` (header, IFD chain, dimensions); an invalid TIFF is answered 4xx with the tiff
- * error code and its object deleted, so only validated stacks ever get a record.
+ * checked with `inspectTiff` (header, IFD chain, dimensions) and, unless UPLOAD_VERIFY_FRAMES=false, every
+ * frame is decoded one at a time (a corrupt strip is refused now, not when a job runs); an invalid TIFF is
+ * answered 4xx with the tiff error code and its object deleted, so only validated stacks ever get a record.
+ * Messages name the stack, never the spool path.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
@@ -12,9 +14,10 @@ import { PassThrough, Transform, Writable, type Readable, type TransformCallback
 import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { toStackMetadata, type AuthContext, type StackRecord } from '@pssr/db';
-import type { StackInfo } from '@pssr/core';
-import { inspectTiff } from '@pssr/tiff';
+import { isPssrError, PssrError, type StackInfo } from '@pssr/core';
+import { inspectTiff, openTiffStack, type TiffReadOptions } from '@pssr/tiff';
 import { ApiError } from './errors.js';
+import { ensureQuota } from './lifecycle.js';
 
 export function stackStorageKey(groupId: string, stackId: string): string {
   return `stacks/${groupId}/${stackId}.tif`;
@@ -69,9 +72,43 @@ class Fanout extends Writable {
 }
 
 
-/** Validates a spooled TIFF against the server's limits; throws the tiff PssrError (mapped to 4xx). */
-export async function inspectSpooled(app: FastifyInstance, path: string): Promise<StackInfo> {
-  return inspectTiff(path, { limits: { ...app.config.limits, maxTotalBytes: app.config.uploads.maxBytes * 64 } });
+function tiffOptions(app: FastifyInstance): TiffReadOptions {
+  return { limits: { ...app.config.limits, maxTotalBytes: app.config.uploads.maxBytes * 64 } };
+}
+
+/** Decodes every frame, one at a time (memory: one frame), so a stack that parses but cannot be read is refused. */
+async function decodeEveryFrame(path: string, opts: TiffReadOptions): Promise<void> {
+  const reader = await openTiffStack(path, opts);
+  try {
+    for (let f = 0; f < reader.info.frames; f++) await reader.readFrame(f);
+  } finally {
+    await reader.close();
+  }
+}
+
+/** JavaScript's own messages (DataView bounds, "undefined") that a decoder may wrap; they mean nothing to a user. */
+const ENGINE_DETAIL = /\s*\((?:[^()]|\([^()]*\))*(?:DataView|undefined|Cannot read|is not a function|Invalid typed array|out of range|Maximum call stack)(?:[^()]|\([^()]*\))*\)/g;
+
+/** The tiff error of a spooled file, worded for the client: the stack's name instead of the spool path. */
+export function uploadError(err: unknown, spoolPath: string, name: string): unknown {
+  if (!isPssrError(err)) return err;
+  const message = err.message.split(spoolPath).join(`"${name}"`).replace(ENGINE_DETAIL, ' (the data is corrupt or truncated)');
+  return new PssrError(err.code, message, err.userError, { cause: err });
+}
+
+/**
+ * Validates a spooled TIFF against the server's limits (and decodes every frame unless disabled); throws the
+ * tiff PssrError (mapped to 4xx), worded with `name`.
+ */
+export async function inspectSpooled(app: FastifyInstance, path: string, name: string): Promise<StackInfo> {
+  const opts = tiffOptions(app);
+  try {
+    const info = await inspectTiff(path, opts);
+    if (app.config.uploads.verifyFrames) await decodeEveryFrame(path, opts);
+    return info;
+  } catch (err) {
+    throw uploadError(err, path, name);
+  }
 }
 
 export async function sha256OfFile(path: string): Promise<string> {
@@ -91,6 +128,7 @@ export async function ingestStack(app: FastifyInstance, caller: AuthContext, bod
   await mkdir(tmpDir, { recursive: true });
   const tmp = join(tmpDir, `${id}.tif`);
   const meter = new MeteredStream(maxBytes);
+  await ensureQuota(app, caller.group.id, 0);
   const toStore = new PassThrough({ highWaterMark: 4 * 2 ** 20 });
   const put = app.store.putStream(key, toStore, { contentType: 'image/tiff' });
   // If the store fails first, stop reading the request at once.
@@ -99,7 +137,8 @@ export async function ingestStack(app: FastifyInstance, caller: AuthContext, bod
     await pipeline(body, meter, new Fanout([createWriteStream(tmp), toStore]));
     await put;
     if (meter.bytes === 0) throw new ApiError(400, 'INPUT_EMPTY', 'The request body is empty: send the TIFF bytes (Content-Type: image/tiff) or a multipart file field.');
-    const info = await inspectSpooled(app, tmp);
+    await ensureQuota(app, caller.group.id, meter.bytes);
+    const info = await inspectSpooled(app, tmp, name);
     const sha256 = meter.hash.digest('hex');
     const stack = await app.db.stacks.create({ id, groupId: caller.group.id, userId: caller.user.id, name, storageKey: key });
     const ready = await app.db.stacks.markReady(id, toStackMetadata(info, sha256, meter.bytes));

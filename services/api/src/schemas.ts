@@ -49,6 +49,20 @@ export const StackSchema = Type.Object(
 );
 export type StackView = Static<typeof StackSchema>;
 
+export const StackStatusSchema = Type.Union([Type.Literal('uploading'), Type.Literal('ready'), Type.Literal('failed')]);
+
+export const ListStacksQuery = Type.Object({
+  status: Type.Optional(StackStatusSchema),
+  name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Only stacks whose name contains this (case-insensitive).' })),
+  createdAfter: Type.Optional(Type.String({ format: 'date-time', description: 'Only stacks created at or after this time.' })),
+  createdBefore: Type.Optional(Type.String({ format: 'date-time', description: 'Only stacks created before this time.' })),
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  cursor: Type.Optional(Type.String({ maxLength: 500 })),
+});
+export type ListStacksQuery = Static<typeof ListStacksQuery>;
+
+export const StackPageSchema = Type.Object({ items: Type.Array(StackSchema), nextCursor: Nullable(Type.String()) });
+
 export const UploadStackQuery = Type.Object({
   name: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'Stack name (default: the file name, or "stack.tif").' })),
 });

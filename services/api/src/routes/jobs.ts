@@ -25,6 +25,7 @@ import {
 import { jobView } from '../views.js';
 import { streamJobEvents } from '../events.js';
 import { splitCommaLists } from '../http.js';
+import { ensureQuota } from '../lifecycle.js';
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const DEFAULT_MODEL = 'em';
@@ -116,6 +117,8 @@ async function createJob(app: FastifyInstance, caller: AuthContext, body: Create
   const groupId = caller.group.id;
   const hash = requestHash(body);
   const input = body.type === 'restore' ? await restoreInput(app, body, groupId, hash) : await trainInput(app, body, groupId, hash);
+  // A restore writes a result stack and a train job a model: refuse while the group is at its quota.
+  await ensureQuota(app, groupId, 0, 409);
   const t = app.config.dependencyTimeoutMs;
   // Refuse before recording anything when the queue cannot take the job.
   await withTimeout(app.producer.ping(), t, 'Redis').catch(() => {

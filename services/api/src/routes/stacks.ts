@@ -8,7 +8,8 @@ import type { AuthContext } from '@pssr/db';
 import { callerOf } from '../plugins/auth.js';
 import { ApiError, notFound } from '../errors.js';
 import { ingestStack, tooLarge } from '../ingest.js';
-import { DataQuery, IdParams, StackSchema, UploadStackQuery, problemResponses } from '../schemas.js';
+import { DataQuery, IdParams, ListStacksQuery, StackPageSchema, StackSchema, UploadStackQuery, problemResponses } from '../schemas.js';
+import { deleteStack } from '../lifecycle.js';
 import { stackView } from '../views.js';
 
 const RAW_TYPES = ['image/tiff', 'application/octet-stream'];
@@ -81,6 +82,52 @@ export const stackRoutes: FastifyPluginAsyncTypebox = async (app) => {
         stack = await ingestStack(app, caller, request.body as Readable, safeName(request.query.name, 'stack.tif'));
       }
       return reply.code(201).header('location', `/v1/stacks/${stack.id}`).send(stackView(stack));
+    },
+  );
+
+  app.get(
+    '/stacks',
+    {
+      schema: {
+        tags: ['stacks'],
+        summary: 'List stacks',
+        description: 'Your group\'s stacks, newest first; filter by status, name (contains) and creation time; pass `nextCursor` back as `cursor`.',
+        querystring: ListStacksQuery,
+        response: { 200: StackPageSchema, ...problemResponses() },
+      },
+    },
+    async (request) => {
+      const caller = callerOf(request);
+      const q = request.query;
+      const page = await app.db.stacks.list(caller.group.id, {
+        limit: q.limit ?? 50,
+        cursor: q.cursor ?? null,
+        ...(q.status ? { status: q.status } : {}),
+        ...(q.name ? { nameContains: q.name } : {}),
+        ...(q.createdAfter ? { createdAfter: new Date(q.createdAfter) } : {}),
+        ...(q.createdBefore ? { createdBefore: new Date(q.createdBefore) } : {}),
+      });
+      return { items: page.items.map(stackView), nextCursor: page.nextCursor };
+    },
+  );
+
+  app.delete(
+    '/stacks/:id',
+    {
+      schema: {
+        tags: ['stacks'],
+        summary: 'Delete a stack',
+        description:
+          'Deletes the record and the stored TIFF (and any unfinished upload of it). 409 STACK_IN_USE while a queued or running ' +
+          'job reads it (the answer lists them). Jobs that used it keep their records.',
+        params: IdParams,
+        response: { 204: { type: 'null', description: 'Deleted.' }, ...problemResponses(404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const caller = callerOf(request);
+      await deleteStack(app, request.params.id, caller.group.id);
+      return reply.code(204).send(null);
     },
   );
 

@@ -17,6 +17,7 @@ import { ApiError, notFound } from '../errors.js';
 import { inspectSpooled, sha256OfFile, stackStorageKey, tooLarge } from '../ingest.js';
 import { CreateUploadBody, IdParams, PartParams, StackSchema, UploadSchema, problemResponses, type UploadView } from '../schemas.js';
 import { stackView } from '../views.js';
+import { ensureQuota } from '../lifecycle.js';
 
 /** S3 allows at most 10 000 parts; grow the part size in MiB steps until the stack fits. */
 export function planParts(bytes: number, requested: number): { partSize: number; parts: number } {
@@ -87,6 +88,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
       const caller = callerOf(request);
       const { maxBytes, partSize: defaultPart } = app.config.uploads;
       if (request.body.bytes > maxBytes) throw tooLarge(maxBytes);
+      await ensureQuota(app, caller.group.id, request.body.bytes);
       const { partSize, parts } = planParts(request.body.bytes, request.body.partSize ?? defaultPart);
       const stackId = randomUUID();
       const key = stackStorageKey(caller.group.id, stackId);
@@ -202,7 +204,7 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const got = await app.store.getToFile(upload.storageKey, tmp);
         if (got.size > maxBytes) throw tooLarge(maxBytes);
         if (got.size !== upload.bytes) throw sizeMismatch(upload, got.size);
-        const info = await inspectSpooled(app, tmp);
+        const info = await inspectSpooled(app, tmp, existing.name);
         const sha256 = await sha256OfFile(tmp);
         const ready = await app.db.stacks.markReady(upload.stackId, toStackMetadata(info, sha256, got.size));
         await app.db.uploads.markCompleted(upload.id);
