@@ -8,60 +8,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import fc from 'fast-check';
-import { isPssrError, type DType, type StackInfo } from '@pssr/core';
-import { createTiffStackWriter, openTiffStack, inspectTiff } from '../src/index.js';
-import { compressedPage, lzwEncode, zlibZeros } from './helpers/bombs.js';
+import { isPssrError } from '@pssr/core';
+import { openTiffStack, inspectTiff } from '../src/index.js';
+import { fuzzSeeds, mutate, mutation } from './helpers/mutations.js';
 
 const SEED = 20261202;
 const RUNS = Number(process.env['PSSR_FUZZ_RUNS'] ?? 3000);
 const LIMITS = { maxFrames: 64, maxFramePixels: 2 ** 20, maxChunkBytes: 2 ** 22, maxFrameBytes: 2 ** 22, maxTotalBytes: 2 ** 26 };
 const dir = mkdtempSync(join(tmpdir(), 'pssr-tiff-fuzz-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
-
-async function written(name: string, info: StackInfo, compression: 'none' | 'deflate'): Promise<Buffer> {
-  const path = join(dir, name);
-  const sink = await createTiffStackWriter(path, info, { compression });
-  const n = info.height * info.width;
-  for (let f = 0; f < info.frames; f++) {
-    const frame = info.dtype === 'uint8' ? new Uint8Array(n) : info.dtype === 'uint16' ? new Uint16Array(n) : new Float32Array(n);
-    for (let i = 0; i < n; i++) frame[i] = (i * 7 + f * 13) % 251;
-    await sink.writeFrame(frame);
-  }
-  await sink.commit();
-  return readFile(path);
-}
-
-async function seeds(): Promise<Buffer[]> {
-  const stack = (frames: number, height: number, width: number, dtype: DType): StackInfo => ({ frames, height, width, dtype, axis: 'T', pixelSize: { x: 0.02, y: 0.02, unit: 'um' } });
-  return [
-    await written('u8.tif', stack(3, 24, 20, 'uint8'), 'none'),
-    await written('u16-deflate.tif', stack(2, 33, 17, 'uint16'), 'deflate'),
-    await written('f32.tif', stack(1, 16, 16, 'float32'), 'deflate'),
-    compressedPage(32, 32, 8, await zlibZeros(2 ** 24)), // inflates to 16 MiB for a 1 KiB frame
-    compressedPage(16, 16, 5, lzwEncode(new Uint8Array(20_000))),
-    compressedPage(16, 16, 5, lzwEncode(Uint8Array.from({ length: 256 }, (_, i) => i))),
-  ];
-}
-
-/** Byte edits: mostly in the first 512 bytes (header, first IFD), some anywhere; optional truncation. */
-const mutation = (size: number) =>
-  fc.record({
-    edits: fc.array(
-      fc.tuple(fc.oneof({ weight: 3, arbitrary: fc.nat({ max: Math.min(511, size - 1) }) }, { weight: 1, arbitrary: fc.nat({ max: size - 1 }) }), fc.integer({ min: 0, max: 255 })),
-      { minLength: 1, maxLength: 6 },
-    ),
-    truncateTo: fc.oneof({ weight: 4, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.nat({ max: size }) }),
-  });
-
-function mutate(seed: Buffer, m: { edits: [number, number][]; truncateTo: number | null }): Buffer {
-  const out = Buffer.from(seed);
-  for (const [at, value] of m.edits) out[at] = value;
-  return m.truncateTo === null ? out : out.subarray(0, m.truncateTo);
-}
 
 /** Reads everything the reader offers; resolves with 'read' or the refusal's code. */
 async function readAll(path: string): Promise<string> {
@@ -81,7 +40,7 @@ function deadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 test(`fuzz: ${RUNS} mutated TIFFs are read or refused with a user error, never a crash, a hang or unbounded memory`, async () => {
-  const bases = await seeds();
+  const bases = await fuzzSeeds(dir);
   const outcomes = new Map<string, number>();
   let peakRss = 0;
   let i = 0;
