@@ -9,6 +9,8 @@ need=()
 # launcher runs the ImageJ check of the TIFF tests headless (no display, so no Xvfb).
 [ -f /usr/share/java/ij.jar ] || need+=(libij-java)
 java --list-modules 2>/dev/null | grep -q '^jdk.compiler@' || need+=(default-jdk-headless)
+# The dashboard's browser tests drive Debian's Chromium (playwright-core downloads no browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
   $SUDO apt-get update -qq

@@ -74,6 +74,8 @@ export interface ApiConfig extends SharedConfig {
   eventsMaxStreamsPerKey: number;
   /** Redis and Postgres calls that take longer than this answer 503 instead of hanging. */
   dependencyTimeoutMs: number;
+  /** Dashboard sign-in sessions (cookie) last this long. */
+  sessionTtlMs: number;
   /** Register the bundled models (packages/models) as public model rows at start-up. */
   registerBundledModels: boolean;
   /**
@@ -106,6 +108,8 @@ export interface WorkerConfig extends SharedConfig {
   cancelPollMs: number;
   /** Progress is written to Postgres at most this often. */
   progressIntervalMs: number;
+  /** The heartbeat (Redis key, TTL three periods) the dashboard's facility view reads is refreshed this often. */
+  heartbeatMs: number;
   workerHost: string;
   /** Python interpreter for the trainer (default /usr/bin/python3). */
   python?: string;
@@ -190,6 +194,7 @@ export function loadApiConfig(env: Env = process.env): ApiConfig {
     rateLimit: { max: int(env, 'RATE_LIMIT_MAX', 600, 1), windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000) },
     eventsMaxStreamsPerKey: int(env, 'EVENTS_MAX_STREAMS_PER_KEY', 8, 1, 10_000),
     dependencyTimeoutMs: int(env, 'DEPENDENCY_TIMEOUT_MS', 5_000, 100),
+    sessionTtlMs: int(env, 'SESSION_HOURS', 12, 1, 24 * 30) * 3600_000,
     registerBundledModels: bool(env, 'REGISTER_BUNDLED_MODELS', true),
     queueReconcileMs: int(env, 'QUEUE_RECONCILE_MS', 60_000, 0, 24 * 3_600_000),
   };
@@ -211,6 +216,7 @@ export function loadWorkerConfig(env: Env = process.env): WorkerConfig {
     stalledIntervalMs: int(env, 'WORKER_STALLED_INTERVAL_MS', 30_000, 500, 3_600_000),
     cancelPollMs: int(env, 'WORKER_CANCEL_POLL_MS', 1000, 100, 60_000),
     progressIntervalMs: int(env, 'WORKER_PROGRESS_MS', 500, 50, 60_000),
+    heartbeatMs: int(env, 'WORKER_HEARTBEAT_MS', 5000, 100, 60_000),
     workerHost: str(env, 'WORKER_HOST', hostname()),
   };
   const python = optional(env, 'PSSR_PYTHON');

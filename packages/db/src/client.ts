@@ -5,6 +5,7 @@ import type { Db } from './types.js';
 import { quoteIdent, splitDatabaseUrl } from './url.js';
 import { groupRepository, userRepository } from './repos/groups.js';
 import { apiKeyRepository } from './repos/apiKeys.js';
+import { sessionRepository } from './repos/sessions.js';
 import { stackRepository, uploadRepository } from './repos/stacks.js';
 import { modelRepository } from './repos/models.js';
 import { jobRepository } from './repos/jobs.js';
@@ -48,6 +49,7 @@ export function createDb(url: string, opts: CreateDbOptions = {}): DbWithClient 
     groups: groupRepository(prisma),
     users: userRepository(prisma),
     apiKeys: apiKeyRepository(prisma),
+    sessions: sessionRepository(prisma),
     stacks: stackRepository(prisma),
     uploads: uploadRepository(prisma),
     models: modelRepository(prisma),

@@ -173,6 +173,8 @@ export interface UserRepository {
   ensure(input: { groupId: string; name: string; isAdmin?: boolean }): Promise<UserRecord>;
   get(id: string): Promise<UserRecord | null>;
   getByName(groupId: string, name: string): Promise<UserRecord | null>;
+  /** The group's users, by name (for showing who submitted a job). */
+  list(groupId: string): Promise<UserRecord[]>;
 }
 
 export interface ApiKeyRepository {
@@ -188,6 +190,24 @@ export interface ApiKeyRepository {
   /** Revokes by full key, prefix or key id; returns true when a live key was revoked. */
   revoke(keyOrPrefixOrId: string): Promise<boolean>;
   listForUser(userId: string): Promise<ApiKeyRecord[]>;
+}
+
+export interface SessionRecord {
+  id: string;
+  /** Sent back by the browser in `x-csrf-token` on state-changing requests. */
+  csrfToken: string;
+  expiresAt: Date;
+}
+
+export interface SessionRepository {
+  /** A new session for the key; the plaintext `token` is returned only here (the database keeps its sha256). */
+  create(input: { apiKeyId: string; ttlMs: number }): Promise<{ token: string; session: SessionRecord }>;
+  /** The caller behind a live session: null when unknown, expired, signed out, or its API key was revoked. */
+  authenticate(token: string): Promise<{ auth: AuthContext; session: SessionRecord } | null>;
+  /** Signs out: true when a live session was revoked. */
+  revoke(token: string): Promise<boolean>;
+  /** Deletes sessions that expired or were revoked before `before`; returns how many. */
+  deleteExpired(before: Date): Promise<number>;
 }
 
 export interface StackRepository {
@@ -366,6 +386,8 @@ export interface JobRepository {
   isCanceled(id: string): Promise<boolean>;
   addMetricPoints(id: string, points: { step: number; name: string; value: number }[]): Promise<void>;
   metricPoints(id: string, opts?: { name?: string }): Promise<MetricPoint[]>;
+  /** Jobs by id (any group), in no particular order; unknown ids are left out. */
+  getMany(ids: string[]): Promise<JobRecord[]>;
   /** Jobs per status (all groups), for dashboards. */
   countByStatus(): Promise<Record<JobStatus, number>>;
   /** Counts and histograms over all jobs for `/metrics` (bounds default to DEFAULT_*_BOUNDS). */
@@ -398,6 +420,7 @@ export interface Db {
   groups: GroupRepository;
   users: UserRepository;
   apiKeys: ApiKeyRepository;
+  sessions: SessionRepository;
   stacks: StackRepository;
   uploads: UploadRepository;
   models: ModelRepository;

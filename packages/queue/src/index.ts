@@ -7,6 +7,7 @@ export { jobOptions, DEFAULT_ATTEMPTS, BACKOFF_DELAY_MS, MAX_PRIORITY, type Retr
 export { isJobPayload, checkJobPayload } from './payload.js';
 export * from './job-options.js';
 export { QueueUnavailableError, isQueueUnavailableError } from './redis.js';
-export { createProducer, type Producer, type ProducerOptions } from './producer.js';
+export { createProducer, type Producer, type ProducerOptions, type WaitingJob } from './producer.js';
+export { startHeartbeat, workerKey, type Heartbeat, type WorkerBeat } from './heartbeat.js';
 export { createConsumer, checkProcessors, toQueueError, type Consumer, type ConsumerOptions } from './consumer.js';
 export { createWindowCounters, type WindowCounters } from './counters.js';

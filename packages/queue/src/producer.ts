@@ -3,6 +3,18 @@ import { JOB_NAMES, type CancelOutcome, type JobName, type QueueConfig, type Que
 import { jobOptions, type RetryPolicy } from './options.js';
 import { checkJobPayload } from './payload.js';
 import { cancelChannel, fairKey, fairPattern, fastFailRedis, withDeadline } from './redis.js';
+import { readWorkerBeats, type WorkerBeat } from './heartbeat.js';
+
+/** A job not started yet, as the queue holds it. */
+export interface WaitingJob {
+  jobId: string;
+  groupId: string;
+  /** The fairness priority it was enqueued with (lower starts first). */
+  priority: number;
+  /** `waiting`: in start order; `delayed`: backing off before a retry (rejoins the waiting ones after). */
+  state: 'waiting' | 'delayed';
+  enqueuedAt: Date;
+}
 
 export interface ProducerOptions extends Omit<QueueConfig, 'redisUrl'> {
   /** Retry policy stamped on every job (default: 3 attempts, exponential backoff from 5 s). */
@@ -31,6 +43,14 @@ export interface Producer {
    * BullMQ's event stream. Resolves once listening; events while nobody listened are not replayed.
    */
   onRemoved(listener: (type: JobName, jobId: string) => void): Promise<void>;
+  /**
+   * The jobs of a queue not started yet, waiting ones in the exact order workers will start them (BullMQ
+   * starts the lowest priority score first: priority, then submission order), then the delayed retries.
+   * This is the fairness rule made visible; at most `limit` of each.
+   */
+  waitingInOrder(type: JobName, limit?: number): Promise<WaitingJob[]>;
+  /** The last heartbeat of every live worker (see heartbeat.ts). */
+  workers(): Promise<WorkerBeat[]>;
   /** Resolves when Redis answers PING (for /ready). */
   ping(): Promise<void>;
   /** The BullMQ queues (for the admin dashboard, e.g. @bull-board's BullMQAdapter). */
@@ -156,6 +176,25 @@ export function createProducer(redisUrl: string, opts: ProducerOptions = {}): Pr
         events.push(qe);
         await qe.waitUntilReady();
       }
+    },
+
+    async waitingInOrder(type, limit = 200) {
+      const queue = queues[type];
+      return withDeadline((async () => {
+        // Un-prioritised jobs (none of ours, but the admin board can add some) start before prioritised ones.
+        const waiting = [...(await queue.getJobs(['wait'], 0, limit - 1, true)), ...(await queue.getJobs(['prioritized'], 0, limit - 1, true))].slice(0, limit);
+        const delayed = await queue.getJobs(['delayed'], 0, limit - 1, true);
+        const view = (state: WaitingJob['state']) => (job: (typeof waiting)[number]): WaitingJob[] => {
+          const data = job.data as { jobId?: unknown; groupId?: unknown };
+          if (typeof data.jobId !== 'string' || typeof data.groupId !== 'string') return [];
+          return [{ jobId: data.jobId, groupId: data.groupId, priority: job.opts.priority ?? 0, state, enqueuedAt: new Date(job.timestamp) }];
+        };
+        return [...waiting.flatMap(view('waiting')), ...delayed.flatMap(view('delayed'))];
+      })(), ms, `waiting ${type} jobs`);
+    },
+
+    async workers() {
+      return readWorkerBeats(redis, prefix, ms);
     },
 
     async ping() {

@@ -20,10 +20,15 @@ export interface TestS3 {
 
 const xmlEscape = (s: string) => s.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
 
-export async function startTestS3(opts: { bucket?: string } = {}): Promise<TestS3> {
+/** Lets a browser page of any origin PUT parts and GET objects, and read the ETag, as a bucket for the dashboard needs. */
+const BROWSER_CORS = `<CORSConfiguration><CORSRule><AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod><AllowedMethod>PUT</AllowedMethod>
+<AllowedMethod>HEAD</AllowedMethod><AllowedHeader>*</AllowedHeader><ExposeHeader>ETag</ExposeHeader><MaxAgeSeconds>3000</MaxAgeSeconds></CORSRule></CORSConfiguration>`;
+
+export async function startTestS3(opts: { bucket?: string; browserCors?: boolean } = {}): Promise<TestS3> {
   const bucket = opts.bucket ?? 'pssr-test';
   const directory = await mkdtemp(join(tmpdir(), 's3rver-'));
-  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets: [{ name: bucket }] });
+  const configureBuckets = [{ name: bucket, configs: opts.browserCors ? [BROWSER_CORS] : [] }];
+  const server = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory, configureBuckets });
 
   server.middleware.unshift(async (ctx, next) => {
     const uploadId = ctx.query.uploadId;

@@ -29,6 +29,10 @@ import { modelRoutes } from './routes/models.js';
 import { adminRoutes } from './routes/admin.js';
 import { sweepExpiredStacks } from './lifecycle.js';
 import { registerQueueReconciler } from './reconcile.js';
+import { dashboardPlugin } from './dashboard/index.js';
+import { sessionPlugin, sessionRoutes } from './dashboard/session.js';
+import { jobChangeRoutes } from './dashboard/changes.js';
+import { facilityRoutes } from './dashboard/facility.js';
 
 export const API_VERSION = '1.0.0';
 
@@ -152,6 +156,8 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
         { name: 'jobs', description: 'Restore and train jobs' },
         { name: 'models', description: 'Model cards and versions' },
         { name: 'service', description: 'Health and readiness' },
+        { name: 'session', description: 'Dashboard sign-in (session cookie for an API key)' },
+        { name: 'admin', description: 'Facility view (admin keys)' },
       ],
       components: { securitySchemes: { apiKey: { type: 'http', scheme: 'bearer', description: 'An API key from `pssr admin create-key`.' } } },
       security: [{ apiKey: [] }],
@@ -167,7 +173,8 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
   app.get('/openapi.json', { schema: { hide: true }, config: { rateLimit: false } }, async () => app.swagger());
 
-  await app.register(authPlugin, { cacheMs: opts.authCacheMs ?? 5000 });
+  await app.register(sessionPlugin);
+  await app.register(authPlugin, { cacheMs: opts.authCacheMs ?? 5000, fallback: (request) => app.sessionAuth(request) });
   await app.register(metricsPlugin);
   registerEventStreams(app);
   await app.register(rateLimit, {
@@ -205,6 +212,8 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
   await app.register(
     async (v1) => {
       v1.addHook('onRequest', v1.authenticate);
+      await v1.register(jobChangeRoutes);
+      await v1.register(facilityRoutes);
       await v1.register(stackRoutes);
       await v1.register(uploadRoutes);
       await v1.register(jobRoutes);
@@ -212,7 +221,9 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
     },
     { prefix: '/v1' },
   );
+  await app.register(sessionRoutes, { prefix: '/v1' });
   if (opts.adminDashboard !== false) await adminRoutes(app);
+  await app.register(dashboardPlugin);
 
   // Hourly: abandoned resumable uploads, then stacks past their retention.
   const { staleAfterMs } = config.uploads;

@@ -17,6 +17,7 @@ export type ApiErrorCode =
   | 'UNKNOWN_JOB_TYPE'
   | 'UNAUTHORIZED'
   | 'FORBIDDEN'
+  | 'CSRF_FAILED'
   | 'NOT_FOUND'
   | 'STACK_NOT_FOUND'
   | 'STACK_NOT_READY'

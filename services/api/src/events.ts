@@ -142,8 +142,18 @@ export function registerEventStreams(app: FastifyInstance): void {
   });
 }
 
-/** Follows one job: `status` at once and on each status change, `progress`, `done` (then the stream ends). */
-export async function streamJobEvents(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, first: JobRecord, keyId: string): Promise<void> {
+/** An open server-sent event stream: `send` writes one event, `end` closes it (idempotent). */
+export interface EventStream {
+  send(event: string, data: unknown): void;
+  end(): void;
+  readonly closed: boolean;
+}
+
+/**
+ * Admits a stream for the key (429 past its limit), makes sure the hub listens, then takes over the reply as
+ * text/event-stream with keep-alives; it ends with the client, `end`, or app shutdown (then `onEnd`).
+ */
+export async function openEventStream(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, keyId: string, onEnd: () => void): Promise<EventStream> {
   const release = app.jobEvents.admitStream(keyId);
   try {
     await app.jobEvents.listen();
@@ -161,20 +171,14 @@ export async function streamJobEvents(app: FastifyInstance, request: FastifyRequ
     'x-request-id': String(request.id),
   });
   let seq = 0;
-  const send = (event: string, data: unknown) => {
-    seq += 1;
-    res.write(`id: ${seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
-  };
   res.write(`retry: 2000\n\n`);
-
   let closed = false;
-  let unfollow = () => {};
   const heartbeat = setInterval(() => res.write(`: keep-alive\n\n`), HEARTBEAT_MS);
   const end = () => {
     if (closed) return;
     closed = true;
     clearInterval(heartbeat);
-    unfollow();
+    onEnd();
     release();
     app.eventStreams.delete(end);
     res.end();
@@ -182,6 +186,24 @@ export async function streamJobEvents(app: FastifyInstance, request: FastifyRequ
   app.eventStreams.add(end);
   request.raw.on('close', end);
   res.on('error', end);
+  return {
+    send(event, data) {
+      if (closed) return;
+      seq += 1;
+      res.write(`id: ${seq}\nevent: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+    },
+    end,
+    get closed() {
+      return closed;
+    },
+  };
+}
+
+/** Follows one job: `status` at once and on each status change, `progress`, `done` (then the stream ends). */
+export async function streamJobEvents(app: FastifyInstance, request: FastifyRequest, reply: FastifyReply, first: JobRecord, keyId: string): Promise<void> {
+  let unfollow = () => {};
+  const stream = await openEventStream(app, request, reply, keyId, () => unfollow());
+  const { send, end } = stream;
 
   let last = first;
   const finish = (job: JobRecord) => {
@@ -192,7 +214,7 @@ export async function streamJobEvents(app: FastifyInstance, request: FastifyRequ
   if (FINAL_JOB_STATUSES.includes(first.status)) return finish(first);
   unfollow = app.jobEvents.followJob(first.id, {
     update(job) {
-      if (closed) return;
+      if (stream.closed) return;
       if (job.status !== last.status) send('status', jobView(job));
       else if (job.progress !== last.progress || job.updatedAt.getTime() !== last.updatedAt.getTime()) {
         send('progress', { id: job.id, status: job.status, progress: job.progress, metrics: job.metrics });
@@ -201,12 +223,12 @@ export async function streamJobEvents(app: FastifyInstance, request: FastifyRequ
       if (FINAL_JOB_STATUSES.includes(job.status)) finish(job);
     },
     gone() {
-      if (closed) return;
+      if (stream.closed) return;
       send('error', { code: 'JOB_NOT_FOUND', detail: 'The job no longer exists.' });
       end();
     },
     unavailable() {
-      if (!closed) send('unavailable', { code: 'SERVICE_UNAVAILABLE', detail: 'Job status is temporarily unavailable; still trying.' });
+      if (!stream.closed) send('unavailable', { code: 'SERVICE_UNAVAILABLE', detail: 'Job status is temporarily unavailable; still trying.' });
     },
   });
   // A change between the first read and the LISTEN would otherwise go unseen: read once more now.

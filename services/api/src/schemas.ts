@@ -155,6 +155,7 @@ export const JobSchema = Type.Object(
     outputStackId: Nullable(Uuid('Restore: the result stack (set when succeeded).')),
     modelId: Nullable(Uuid('Restore: the model version used.')),
     trainedModelId: Nullable(Uuid('Train: the model version registered (set when succeeded).')),
+    userId: Uuid('Who submitted it (a user of your group).'),
     options: JsonObject,
     metrics: Type.Object({}, {
       additionalProperties: true,

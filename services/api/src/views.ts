@@ -31,6 +31,7 @@ export function jobView(j: JobRecord): JobView {
     outputStackId: j.outputStackId,
     modelId: j.modelId,
     trainedModelId: j.trainedModelId,
+    userId: j.userId,
     options: j.options,
     metrics: j.metrics,
     error: j.errorCode !== null ? { code: j.errorCode, message: j.errorMessage ?? '' } : null,

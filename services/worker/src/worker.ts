@@ -14,6 +14,7 @@ import type { WorkerConfig } from '@pssr/config';
 import type { WorkerDeps } from './context.js';
 import { processRestore } from './restore.js';
 import { processTrain } from './train.js';
+import { WorkerActivity } from './activity.js';
 
 export interface RunningWorker {
   deps: WorkerDeps;
@@ -69,9 +70,10 @@ export async function startWorker(config: WorkerConfig, opts: StartWorkerOptions
   await mkdir(scratchDir, { recursive: true });
   const deps: WorkerDeps = { config, db, store, log, scratchDir };
 
+  const activity = new WorkerActivity(deps);
   const processors: Partial<Record<JobName, Processor>> = {
-    restore: (ctx) => processRestore(deps, ctx),
-    train: (ctx) => processTrain(deps, ctx),
+    restore: activity.track((ctx) => processRestore(deps, ctx)),
+    train: activity.track((ctx) => processTrain(deps, ctx)),
   };
   const onFailed = async (info: FailureInfo) => {
     const f = failureOf(info.error, info.jobId);
@@ -98,6 +100,8 @@ export async function startWorker(config: WorkerConfig, opts: StartWorkerOptions
     onError: (err) => log.warn({ err }, 'queue connection error'),
   });
   await consumer.ready();
+  const heartbeat = activity.start();
+  await heartbeat.beat().catch(() => undefined);
   log.info({ queues: config.queues, device: config.device, concurrency: config.concurrency }, 'worker ready');
 
   let closing: Promise<void> | null = null;
@@ -109,6 +113,7 @@ export async function startWorker(config: WorkerConfig, opts: StartWorkerOptions
       if (closing && closeOpts.force) await consumer.close({ force: true });
       closing ??= (async () => {
         await consumer.close(closeOpts);
+        await heartbeat.stop();
         if (!opts.db) await db.close();
         if (!opts.store) store.close();
         await rm(scratchDir, { recursive: true, force: true });

@@ -24,9 +24,9 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-export async function startService(tag: string, opts: { worker?: boolean; workerEnv?: Record<string, string> } = {}): Promise<TestService> {
+export async function startService(tag: string, opts: { worker?: boolean; workerEnv?: Record<string, string>; browserCors?: boolean } = {}): Promise<TestService> {
   const tdb = await freshDatabase(tag);
-  const s3 = await startTestS3({ bucket: 'pssr-e2e' });
+  const s3 = await startTestS3({ bucket: 'pssr-e2e', browserCors: opts.browserCors ?? false });
   const prefix = uniqueName(tag);
   const dir = await tempDir(tag);
   const base = { databaseUrl: tdb.url, prefix, s3 };

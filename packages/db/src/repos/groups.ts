@@ -53,5 +53,10 @@ export function userRepository(prisma: PrismaClient): UserRepository {
       const u = await prisma.user.findUnique({ where: { groupId_name: { groupId, name } } });
       return u ? toUser(u) : null;
     },
+    async list(groupId) {
+      if (!isUuid(groupId)) return [];
+      const rows = await prisma.user.findMany({ where: { groupId }, orderBy: { name: 'asc' } });
+      return rows.map(toUser);
+    },
   };
 }

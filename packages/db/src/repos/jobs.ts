@@ -116,6 +116,13 @@ export function jobRepository(prisma: PrismaClient, pool: pg.Pool): JobRepositor
       return rows.map(toJob);
     },
 
+    async getMany(ids) {
+      const valid = ids.filter(isUuid);
+      if (valid.length === 0) return [];
+      const rows = await prisma.job.findMany({ where: { id: { in: valid } } });
+      return rows.map(toJob);
+    },
+
     async start(id, { workerHost }) {
       if (!isUuid(id)) return null;
       const n = await prisma.$executeRaw`

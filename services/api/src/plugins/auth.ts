@@ -1,6 +1,7 @@
 /**
- * API-key authentication: `Authorization: Bearer <key>` (the admin dashboard also accepts HTTP Basic with
- * the key as password, so a browser can open it). Keys are stored hashed by @pssr/db; a short cache keeps
+ * API-key authentication: `Authorization: Bearer <key>`, else the `fallback` (the web dashboard's session
+ * cookie, src/dashboard/session.ts). The admin queue board also accepts HTTP Basic with the key as password,
+ * so a browser can open it without the dashboard. Keys are stored hashed by @pssr/db; a short cache keeps
  * the database off the hot path of status polling. Failed attempts are counted per client address in Redis
  * (shared by the replicas); past AUTH_FAILURE_MAX an address gets 429 without a database lookup.
  */
@@ -19,6 +20,8 @@ declare module 'fastify' {
     authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
     /** onRequest hook: like `authenticate`, then 403 unless the key is an admin's (Basic accepted too). */
     authenticateAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    /** The caller of a key (null when unknown or revoked), counted and refused like header keys (dashboard sign-in). */
+    verifyKey: (request: FastifyRequest, key: string) => Promise<AuthContext | null>;
   }
 }
 
@@ -38,8 +41,14 @@ export function keyFromHeader(header: string | undefined, allowBasic = false): s
   return null;
 }
 
+export interface AuthOptions {
+  cacheMs: number;
+  /** Asked when a request carries no key (the dashboard's session cookie); may throw (e.g. a CSRF failure). */
+  fallback?: (request: FastifyRequest) => Promise<AuthContext | null>;
+}
+
 export const authPlugin = fp(
-  async (app: FastifyInstance, opts: { cacheMs: number }) => {
+  async (app: FastifyInstance, opts: AuthOptions) => {
     const cache = new Map<string, { auth: AuthContext; until: number }>();
     const MAX_CACHE = 10_000;
 
@@ -71,17 +80,19 @@ export const authPlugin = fp(
       }
     }
 
-    async function check(request: FastifyRequest, reply: FastifyReply, admin: boolean): Promise<void> {
-      const key = keyFromHeader(request.headers.authorization, admin);
-      if (!key) {
-        reply.header('www-authenticate', admin ? 'Basic realm="pssr admin", charset="UTF-8"' : 'Bearer');
-        throw new ApiError(401, 'UNAUTHORIZED', 'Missing API key: send "Authorization: Bearer <key>" (create one with `pssr admin create-key`).');
-      }
+    async function verifyKey(request: FastifyRequest, key: string): Promise<AuthContext | null> {
       await refuseIfBlocked(request, key);
       const auth = await lookup(key);
+      if (!auth) await app.counters.hit(failureKey(request), failureWindowMs).catch((err: unknown) => request.log.warn({ err }, 'could not count a failed authentication'));
+      return auth;
+    }
+
+    async function check(request: FastifyRequest, reply: FastifyReply, admin: boolean): Promise<void> {
+      const key = keyFromHeader(request.headers.authorization, admin);
+      const auth = key ? await verifyKey(request, key) : ((await opts.fallback?.(request)) ?? null);
       if (!auth) {
-        await app.counters.hit(failureKey(request), failureWindowMs).catch((err: unknown) => request.log.warn({ err }, 'could not count a failed authentication'));
-        reply.header('www-authenticate', admin ? 'Basic realm="pssr admin", charset="UTF-8"' : 'Bearer error="invalid_token"');
+        reply.header('www-authenticate', admin ? 'Basic realm="pssr admin", charset="UTF-8"' : key ? 'Bearer error="invalid_token"' : 'Bearer');
+        if (!key) throw new ApiError(401, 'UNAUTHORIZED', 'Missing API key: send "Authorization: Bearer <key>" (create one with `pssr admin create-key`).');
         throw new ApiError(401, 'UNAUTHORIZED', 'The API key is unknown or revoked.');
       }
       if (admin && !auth.isAdmin) throw new ApiError(403, 'FORBIDDEN', 'This needs an admin key (`pssr admin create-key --admin`).');
@@ -89,6 +100,7 @@ export const authPlugin = fp(
     }
 
     app.decorateRequest('auth', null);
+    app.decorate('verifyKey', verifyKey);
     app.decorate('authenticate', (request: FastifyRequest, reply: FastifyReply) => check(request, reply, false));
     app.decorate('authenticateAdmin', (request: FastifyRequest, reply: FastifyReply) => check(request, reply, true));
   },

@@ -1,0 +1,128 @@
+/**
+ * The web dashboard as a person uses it, in Debian's headless Chromium (playwright-core) against the real
+ * API and worker (real Postgres, Redis, and s3rver with browser CORS so parts go straight to S3): sign in with
+ * a key, upload the bundled example, see a bad file refused with the server's message, submit a restore,
+ * watch it finish live in a jobs list opened beforehand (one change stream, no reload), open its page,
+ * download the result and compare it byte for byte with the API's, see the trust report when the API has one,
+ * sign out (the session dies server-side), and a second group sees none of it.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startService, type TestService } from './support/service.js';
+import { launchBrowser } from './support/browser.js';
+
+const EXAMPLE = fileURLToPath(new URL('../../examples/em-lr.tif', import.meta.url));
+let svc: TestService;
+let browser: Browser;
+
+before(async () => {
+  svc = await startService('dashboard', { browserCors: true });
+  browser = await launchBrowser();
+});
+after(async () => {
+  await browser?.close();
+  await svc?.close();
+});
+
+async function signIn(context: BrowserContext, key: string): Promise<Page> {
+  const page = await context.newPage();
+  await page.goto(`${svc.base}/`);
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.getByRole('navigation', { name: 'Main' }).waitFor();
+  return page;
+}
+
+test('sign in, upload, restore live, download byte for byte; a second group sees nothing', { timeout: 240_000 }, async () => {
+  const a = await svc.key('lab-a', 'ana');
+  const b = await svc.key('lab-b', 'ben');
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const errors: string[] = [];
+  context.on('weberror', (e) => errors.push(e.error().message));
+
+  // A wrong key is refused on the sign-in form, with the API's message.
+  const probe = await context.newPage();
+  await probe.goto(`${svc.base}/`);
+  await probe.getByLabel('API key').fill('pssr_00000000_not-a-real-key');
+  await probe.getByRole('button', { name: 'Sign in' }).click();
+  await probe.getByRole('alert').filter({ hasText: 'unknown or revoked' }).waitFor();
+  await probe.close();
+
+  const page = await signIn(context, a.key);
+  const [cookie] = (await context.cookies()).filter((c) => c.name === 'pssr_session');
+  assert.ok(cookie, 'a session cookie was set');
+  assert.equal(cookie.httpOnly, true);
+  assert.equal(cookie.sameSite, 'Strict');
+  assert.doesNotMatch(page.url(), /pssr_/, 'the key never appears in a URL');
+
+  // Upload the example and a file that is not a TIFF.
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Upload' }).click();
+  const bad = join(svc.dir, 'notes.tif');
+  await writeFile(bad, 'these are my notes, not an image\n');
+  await page.locator('#files').setInputFiles([EXAMPLE, bad]);
+  const good = page.locator('li[data-file="em-lr.tif"]');
+  await good.locator('.upload-state', { hasText: 'ready' }).waitFor({ timeout: 30_000 });
+  const refused = page.locator('li[data-file="notes.tif"]').getByRole('alert');
+  await refused.waitFor({ timeout: 30_000 });
+  assert.match(await refused.innerText(), /notes\.tif was not accepted: NOT_A_TIFF .*TIFF/);
+
+  // A jobs list opened before the job exists: it must show the job and its end without a reload.
+  const list = await context.newPage();
+  await list.goto(`${svc.base}/dashboard/#/jobs`);
+  await list.getByRole('status').filter({ hasText: 'live' }).waitFor();
+
+  await good.getByRole('link', { name: 'Restore this stack' }).click();
+  await page.getByRole('heading', { name: 'New restore' }).waitFor();
+  await page.getByRole('radio', { name: /em v/ }).check();
+  await page.getByText('Options').click();
+  await page.getByLabel('Tile size').fill('80');
+  await page.getByRole('button', { name: 'Start restore' }).click();
+  await page.waitForURL(/#\/jobs\/[0-9a-f-]{36}$/);
+  const jobId = page.url().split('/').pop()!;
+
+  const row = list.locator(`tr[data-job="${jobId}"]`);
+  await row.waitFor({ timeout: 30_000 });
+  await row.getByText('succeeded').waitFor({ timeout: 120_000 });
+  assert.match(await row.innerText(), /restore[\s\S]*em@1\.0\.0[\s\S]*ana/);
+  await list.close();
+
+  // The job page (followed live too) shows the result with its download link.
+  await page.getByTestId('job-status').filter({ hasText: 'succeeded' }).waitFor({ timeout: 60_000 });
+  const job = await (await fetch(`${svc.base}/v1/jobs/${jobId}`, { headers: { authorization: a.authorization } })).json();
+  assert.equal(job.status, 'succeeded');
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the restored stack' }).click()]);
+  const viaBrowser = await readFile((await download.path())!);
+  const viaApi = Buffer.from(await (await fetch(`${svc.base}/v1/stacks/${job.outputStackId}/data?redirect=false`, { headers: { authorization: a.authorization } })).arrayBuffer());
+  assert.ok(viaApi.length > 1_000_000, 'the result is a 4x stack');
+  assert.ok(viaBrowser.equals(viaApi), 'the browser download equals the API bytes');
+
+  // The trust report panel shows when the API has one, and is absent otherwise.
+  const report = await fetch(`${svc.base}/v1/jobs/${jobId}/report`, { headers: { authorization: a.authorization } });
+  if (report.status === 200) {
+    await page.getByRole('heading', { name: 'Trust report' }).waitFor();
+    const loaded = await page.getByRole('img', { name: /Preview/ }).evaluate((img: HTMLImageElement) => img.complete && img.naturalWidth > 0);
+    assert.ok(loaded, 'the preview image loaded');
+  } else {
+    assert.equal(report.status, 404);
+    assert.equal(await page.getByRole('heading', { name: 'Trust report' }).count(), 0);
+  }
+
+  // Signing out kills the session server-side: the old cookie no longer authenticates.
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await page.getByLabel('API key').waitFor();
+  const stale = await fetch(`${svc.base}/v1/jobs`, { headers: { cookie: `pssr_session=${cookie.value}` } });
+  assert.equal(stale.status, 401);
+
+  // Another group: no jobs, and the job's page and its data are not found.
+  const other = await signIn(await browser.newContext(), b.key);
+  await other.getByText(/No jobs yet/).waitFor();
+  await other.goto(`${svc.base}/dashboard/#/jobs/${jobId}`);
+  await other.getByRole('alert').filter({ hasText: 'JOB_NOT_FOUND' }).waitFor();
+  const foreign = await other.evaluate(async (id) => (await fetch(`/v1/stacks/${id}/data`)).status, job.outputStackId as string);
+  assert.equal(foreign, 404);
+  assert.deepEqual(errors, [], 'no script errors in the pages');
+});
