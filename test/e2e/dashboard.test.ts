@@ -8,12 +8,14 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startService, type TestService } from './support/service.js';
 import { launchBrowser } from './support/browser.js';
+import { makePatternStack } from './support/stacks.js';
 
 const EXAMPLE = fileURLToPath(new URL('../../examples/em-lr.tif', import.meta.url));
 let svc: TestService;
@@ -127,4 +129,35 @@ test('sign in, upload, restore live, download byte for byte; a second group sees
   const foreign = await other.evaluate(async (id) => (await fetch(`/v1/stacks/${id}/data`)).status, job.outputStackId);
   assert.equal(foreign, 404);
   assert.deepEqual(errors, [], 'no script errors in the pages');
+});
+
+test('a large upload pauses and resumes part by part, and the stack is the file', { timeout: 180_000 }, async () => {
+  const c = await svc.key('lab-c', 'cy');
+  const context = await browser.newContext();
+  const page = await signIn(context, c.key);
+  const big = join(svc.dir, 'big.tif');
+  await makePatternStack(big, 20, 1024, 1024); // 20 MiB: three 8 MiB parts
+  // Hold each part on its way to S3, so the upload is still running when Pause is pressed.
+  let parts = 0;
+  await context.route(/partNumber=/, async (route) => {
+    parts += 1;
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.continue().catch(() => undefined); // aborted by Pause
+  });
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Upload' }).click();
+  await page.locator('#files').setInputFiles(big);
+  const item = page.locator('li[data-file="big.tif"]');
+  await item.getByRole('button', { name: 'Pause big.tif' }).click();
+  await item.locator('.upload-state', { hasText: 'paused' }).waitFor();
+  const sentBeforeResume = parts;
+  await item.getByRole('button', { name: 'Resume big.tif' }).click();
+  await item.locator('.upload-state', { hasText: 'ready' }).waitFor({ timeout: 120_000 });
+  assert.ok(parts > sentBeforeResume, 'resume sent the missing parts');
+
+  const stacks = (await (await fetch(`${svc.base}/v1/stacks?status=ready`, { headers: { authorization: c.authorization } })).json()) as { items: { name: string; sha256: string; bytes: number }[] };
+  const stack = stacks.items.find((s) => s.name === 'big.tif');
+  const file = await readFile(big);
+  assert.equal(stack?.bytes, file.length);
+  assert.equal(stack?.sha256, createHash('sha256').update(file).digest('hex'));
+  await context.close();
 });
