@@ -39,7 +39,7 @@ async function signIn(context: BrowserContext, key: string): Promise<Page> {
   return page;
 }
 
-test('sign in, upload, restore live, download byte for byte; a second group sees nothing', { timeout: 240_000 }, async () => {
+test('sign in, upload, restore live, download byte for byte; a second group sees nothing', { timeout: 480_000 }, async () => {
   const a = await svc.key('lab-a', 'ana');
   const b = await svc.key('lab-b', 'ben');
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
@@ -90,7 +90,11 @@ test('sign in, upload, restore live, download byte for byte; a second group sees
 
   const row = list.locator(`tr[data-job="${jobId}"]`);
   await row.waitFor({ timeout: 30_000 });
-  await row.getByText('succeeded').waitFor({ timeout: 120_000 });
+  // A final status, seen in the list without a reload (the machine may be busy: allow minutes).
+  await row.locator('.status-succeeded, .status-failed, .status-canceled').waitFor({ timeout: 300_000 });
+  const outcome = (await (await fetch(`${svc.base}/v1/jobs/${jobId}`, { headers: { authorization: a.authorization } })).json()) as { status: string; error: unknown };
+  assert.equal(outcome.status, 'succeeded', `the restore ended ${outcome.status}: ${JSON.stringify(outcome.error)}`);
+  await row.getByText('succeeded').waitFor();
   assert.match(await row.innerText(), /restore[\s\S]*em@1\.0\.0[\s\S]*ana/);
   await list.close();
 
