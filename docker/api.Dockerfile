@@ -61,6 +61,7 @@ COPY packages/queue/src packages/queue/src
 COPY packages/db/src packages/db/src
 COPY --from=prisma-client /app/packages/db/src/generated packages/db/src/generated
 COPY services/api/src services/api/src
+COPY services/api/web services/api/web
 USER node
 ENV HOST=0.0.0.0 PORT=8080
 EXPOSE 8080
