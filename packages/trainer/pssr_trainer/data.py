@@ -7,10 +7,11 @@ HR centre frame (PSSR's multi-frame model, Fang et al.), mirrored at the ends as
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -18,6 +19,52 @@ from .degrade import (SCALE, DegradationSpec, crop_to_scale, degrade, frame_wind
 from .errors import TrainInputError
 
 TIFF_EXT = (".tif", ".tiff")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One entry of a config's data lists: a file, folder or glob, optionally a z range of its stacks
+    (inclusive, ZYX stacks give one 2D image per z slice), its HR pixel size (nm, for the card's trained
+    pixel-size range) and its share of the training tiles (`weight`; sources without one share the rest
+    in proportion to their area)."""
+    path: str
+    z: Optional[Tuple[int, int]] = None
+    pixel_size: Optional[float] = None
+    weight: Optional[float] = None
+
+    @property
+    def name(self) -> str:
+        return self.path if self.z is None else f"{self.path} z {self.z[0]}..{self.z[1]}"
+
+
+SourceLike = Union[str, Source, Dict[str, Any]]
+
+
+def parse_source(entry: SourceLike, where: str) -> Source:
+    """A config data entry (a path string or {"path", "z": [first, last], "pixelSize", "weight"})."""
+    if isinstance(entry, Source):
+        return entry
+    if isinstance(entry, str) and entry:
+        return Source(entry)
+    if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) or not entry["path"]:
+        raise TrainInputError(f"config '{where}': each entry must be a path or an object with a 'path' (got {entry!r})")
+    unknown = set(entry) - {"path", "z", "pixelSize", "weight"}
+    if unknown:
+        raise TrainInputError(f"config '{where}' entry {entry['path']}: unknown key(s) {', '.join(sorted(unknown))}; "
+                              "allowed: path, z, pixelSize, weight")
+    z = entry.get("z")
+    if z is not None:
+        if (not isinstance(z, list) or len(z) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in z)
+                or z[0] < 0 or z[1] < z[0]):
+            raise TrainInputError(f"config '{where}' entry {entry['path']}: 'z' must be [first, last] slice indices "
+                                  f"with 0 <= first <= last (got {z!r})")
+        z = (int(z[0]), int(z[1]))
+    for key in ("pixelSize", "weight"):
+        v = entry.get(key)
+        if v is not None and (not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0):
+            raise TrainInputError(f"config '{where}' entry {entry['path']}: '{key}' must be a positive number (got {v!r})")
+    return Source(entry["path"], z, None if entry.get("pixelSize") is None else float(entry["pixelSize"]),
+                  None if entry.get("weight") is None else float(entry["weight"]))
 
 
 @dataclass
@@ -33,6 +80,7 @@ class Series:
     name: str                      # file or folder, for messages and the card
     frames: List[Frame]
     label: str = ""                # e.g. "frames 24..29" for a held-out part
+    source: Optional[Source] = None
 
     @property
     def shape(self) -> Tuple[int, int]:
@@ -44,12 +92,14 @@ class DataSplit:
     train: List[Series]
     val: List[Series]
     descriptions: Dict[str, List[str]] = field(default_factory=dict)
+    select: List[Series] = field(default_factory=list)  # chooses checkpoints when given (then val only reports)
 
 
 def _expand(paths: Sequence[str]) -> List[Tuple[str, List[str]]]:
     """Each entry -> (name, files). Globs are expanded; folders list their TIFFs."""
     out = []
     for p in paths:
+        p = p.path if isinstance(p, Source) else p
         if any(ch in p for ch in "*?["):
             files = sorted(f for f in glob.glob(p) if f.lower().endswith(TIFF_EXT))
             if not files:
@@ -103,13 +153,36 @@ def _check_frames(name: str, arr: np.ndarray) -> None:
         raise TrainInputError(f"{name}: frame {bad} contains NaN or infinite values; training needs finite pixels")
 
 
-def load_series(paths: Sequence[str], channel: Optional[int], frames: int, min_hr: int) -> List[Tuple[str, np.ndarray, np.dtype]]:
+def _z_range(path: str, arr: np.ndarray, z: Optional[Tuple[int, int]]) -> np.ndarray:
+    if z is None:
+        return arr
+    if z[1] >= arr.shape[0]:
+        raise TrainInputError(f"{path}: z range {z[0]}..{z[1]} is outside the stack, which has slices 0..{arr.shape[0] - 1}")
+    return arr[z[0]: z[1] + 1]
+
+
+def load_series(paths: Sequence[SourceLike], channel: Optional[int], frames: int, min_hr: int) -> List[Tuple[str, np.ndarray, np.dtype]]:
     """Read everything and apply the checks that produce clear one-line messages."""
+    return [(n, a, d) for n, a, d, _ in _load_sources(paths, channel, frames, min_hr)]
+
+
+def _load_sources(paths: Sequence[SourceLike], channel: Optional[int], frames: int,
+                  min_hr: int) -> List[Tuple[str, np.ndarray, np.dtype, Source]]:
     result = []
-    for name, files in _expand(paths):
+    for src in (parse_source(p, "data") for p in paths):
+        result.extend((n, a, d, src) for n, a, d in _load_one(src, channel, frames, min_hr))
+    return result
+
+
+def _load_one(src: Source, channel: Optional[int], frames: int, min_hr: int) -> List[Tuple[str, np.ndarray, np.dtype]]:
+    result = []
+    for name, files in _expand([src.path]):
         singles: List[Tuple[str, np.ndarray, np.dtype]] = []
         for f in files:
             arr, dt = read_stack(f, channel)
+            arr = _z_range(f, arr, src.z)
+            if src.z is not None:
+                f = f"{f} z {src.z[0]}..{src.z[1]}"
             _check_frames(f, arr)
             h, w = arr.shape[-2:]
             if h < min_hr or w < min_hr:
@@ -149,50 +222,55 @@ def make_frames(arr: np.ndarray, dtype: np.dtype, spec: DegradationSpec, rng: np
     return out
 
 
-def split_data(paths: Sequence[str], val_paths: Optional[Sequence[str]], val_fraction: float, channel: Optional[int],
-               frames: int, min_hr: int, spec: DegradationSpec, rng: np.random.Generator) -> DataSplit:
-    """Training series and held-out validation series.
+def split_data(paths: Sequence[SourceLike], val_paths: Optional[Sequence[SourceLike]], val_fraction: float,
+               channel: Optional[int], frames: int, min_hr: int, spec: DegradationSpec, rng: np.random.Generator,
+               select_paths: Optional[Sequence[SourceLike]] = None) -> DataSplit:
+    """Training series and held-out validation series (and, optionally, a separate selection split).
 
     With explicit validation data it is used as is. Otherwise the last `val_fraction` of every multi-frame
-    series is held out (a later part of a time-lapse), and single images give up a bottom strip."""
-    loaded = load_series(paths, channel, frames, min_hr)
+    series is held out (a later part of a time-lapse), and single images give up a bottom strip. With
+    `select_paths` those series choose the checkpoints and the validation series are only measured."""
+    loaded = _load_sources(paths, channel, frames, min_hr)
     train: List[Series] = []
     val: List[Series] = []
     desc_train, desc_val = [], []
+    select = [Series(n, make_frames(a, d, spec, rng), source=src)
+              for n, a, d, src in _load_sources(select_paths or [], channel, frames, 4 * 8)]
+    desc = {"select": [_describe(s.name, len(s.frames)) for s in select]} if select else {}
     if val_paths:
-        for name, arr, dt in load_series(val_paths, channel, frames, 4 * 8):
-            val.append(Series(name, make_frames(arr, dt, spec, rng)))
+        for name, arr, dt, src in _load_sources(val_paths, channel, frames, 4 * 8):
+            val.append(Series(name, make_frames(arr, dt, spec, rng), source=src))
             desc_val.append(_describe(name, arr.shape[0]))
-        for name, arr, dt in loaded:
-            train.append(Series(name, make_frames(arr, dt, spec, rng)))
+        for name, arr, dt, src in loaded:
+            train.append(Series(name, make_frames(arr, dt, spec, rng), source=src))
             desc_train.append(_describe(name, arr.shape[0]))
-        return DataSplit(train, val, {"train": desc_train, "val": desc_val})
-    for name, arr, dt in loaded:
+        return DataSplit(train, val, {"train": desc_train, "val": desc_val, **desc}, select)
+    for name, arr, dt, src in loaded:
         n = arr.shape[0]
         if val_fraction <= 0:
-            train.append(Series(name, make_frames(arr, dt, spec, rng)))
+            train.append(Series(name, make_frames(arr, dt, spec, rng), source=src))
             desc_train.append(_describe(name, n))
             continue
         if n >= 2:
             k = max(1, int(round(n * val_fraction)))
             if n - k < 1:
                 k = n - 1
-            train.append(Series(name, make_frames(arr[: n - k], dt, spec, rng), f"frames 0..{n - k - 1}"))
-            val.append(Series(name, make_frames(arr[n - k:], dt, spec, rng), f"frames {n - k}..{n - 1}"))
+            train.append(Series(name, make_frames(arr[: n - k], dt, spec, rng), f"frames 0..{n - k - 1}", src))
+            val.append(Series(name, make_frames(arr[n - k:], dt, spec, rng), f"frames {n - k}..{n - 1}", src))
             desc_train.append(f"{name} frames 0..{n - k - 1}")
             desc_val.append(f"{name} frames {n - k}..{n - 1}")
         else:
             h = arr.shape[1]
             rows = int(round(h * val_fraction / 8)) * 8
             if rows >= 64 and h - rows >= min_hr:
-                train.append(Series(name, make_frames(arr[:, : h - rows], dt, spec, rng), f"rows 0..{h - rows - 1}"))
-                val.append(Series(name, make_frames(arr[:, h - rows:], dt, spec, rng), f"rows {h - rows}..{h - 1}"))
+                train.append(Series(name, make_frames(arr[:, : h - rows], dt, spec, rng), f"rows 0..{h - rows - 1}", src))
+                val.append(Series(name, make_frames(arr[:, h - rows:], dt, spec, rng), f"rows {h - rows}..{h - 1}", src))
                 desc_train.append(f"{name} rows 0..{h - rows - 1}")
                 desc_val.append(f"{name} rows {h - rows}..{h - 1}")
             else:
-                train.append(Series(name, make_frames(arr, dt, spec, rng)))
+                train.append(Series(name, make_frames(arr, dt, spec, rng), source=src))
                 desc_train.append(_describe(name, n))
-    return DataSplit(train, val, {"train": desc_train, "val": desc_val})
+    return DataSplit(train, val, {"train": desc_train, "val": desc_val, **desc}, select)
 
 
 def _describe(name: str, n: int) -> str:
@@ -204,6 +282,25 @@ def normalise(x: np.ndarray, rng_: Tuple[float, float]) -> np.ndarray:
     return ((x - lo) / (hi - lo)).astype(np.float32)
 
 
+@dataclass(frozen=True)
+class Augment:
+    """Per-tile augmentations beyond the dihedral group (all off by default).
+
+    gamma_jitter: gamma exp(U(-g, g)) on the frame's percentile scale (intensity response).
+    contrast_jitter: c -> the tile's contrast x exp(U(-c, c)) and its level shifted by U(-c/2, c/2) of the
+        frame's range, the normalisation range kept: tiles of locally darker/paler/flatter regions.
+    scale_range: (lo, hi) with 1 <= lo <= hi: the HR tile is resampled (Lanczos, antialiased) from a window
+        s = exp(U(log lo, log hi)) times larger, i.e. the specimen at an s-times coarser pixel size, before
+        degradation; with probability 1 - scale_prob the tile keeps the source's pixel size. s is capped per
+        frame where the frame is too small for the window.
+    noise_sigma: (lo, hi): the recipe's Gaussian sigma (0-255 scale) drawn U(lo, hi) per tile."""
+    gamma_jitter: float = 0.0
+    contrast_jitter: float = 0.0
+    scale_range: Optional[Tuple[float, float]] = None
+    scale_prob: float = 1.0
+    noise_sigma: Optional[Tuple[float, float]] = None
+
+
 class TileSampler:
     """Random training tiles with fresh degradation noise every time.
 
@@ -211,25 +308,25 @@ class TileSampler:
     the whole frame's HR percentiles and normalisation the whole degraded frame's, never the tile's.
     With `any_phase` a tile may start at any HR pixel: each of the 16 sampling phases of the 4x grid is a
     different, equally valid acquisition of the specimen (16x more distinct LR/HR pairs from the same
-    images); the tile is then degraded as an image of its own, on its own pixel-centre grid."""
+    images); the tile is then degraded as an image of its own, on its own pixel-centre grid (as are
+    tiles resampled by the scale augmentation). Series whose source has a `weight` get that share of the
+    tiles; the others share the rest in proportion to their area."""
 
     def __init__(self, series: List[Series], frames: int, lr_tile: int, spec: DegradationSpec,
                  rng: np.random.Generator, gamma_jitter: float = 0.0, content_tries: int = 8,
-                 any_phase: bool = False):
+                 any_phase: bool = False, augment: Optional[Augment] = None):
         self.series = series
         self.frames = frames
         self.lr_tile = lr_tile
         self.hr_tile = lr_tile * SCALE
         self.spec = spec
         self.rng = rng
-        self.gamma_jitter = gamma_jitter
+        self.aug = augment or Augment(gamma_jitter=gamma_jitter)
         self.content_tries = content_tries
         self.step = 1 if any_phase else SCALE
-        # sample (series, frame) in proportion to area so big images are not under-used
         items = [(si, fi) for si, s in enumerate(series) for fi in range(len(s.frames))]
-        weights = np.array([series[si].frames[fi].hr.size for si, fi in items], dtype=np.float64)
         self.items = items
-        self.p = weights / weights.sum()
+        self.p = _item_weights(series, items)
         self.thresholds = {item: self._content_threshold(*item) for item in items}
 
     def _content_threshold(self, si: int, fi: int) -> float:
@@ -238,40 +335,107 @@ class TileSampler:
         stds = [self._contrast(fr, *self._position(fr)) for _ in range(48)]
         return float(np.percentile(stds, 30))
 
-    def _position(self, fr: Frame) -> Tuple[int, int]:
+    def _position(self, fr: Frame, window: Optional[int] = None) -> Tuple[int, int]:
         h, w = fr.hr.shape
-        y = int(self.rng.integers(0, (h - self.hr_tile) // self.step + 1)) * self.step
-        x = int(self.rng.integers(0, (w - self.hr_tile) // self.step + 1)) * self.step
+        size = window or self.hr_tile
+        step = self.step if window is None else 1
+        y = int(self.rng.integers(0, (h - size) // step + 1)) * step
+        x = int(self.rng.integers(0, (w - size) // step + 1)) * step
         return y, x
 
-    def _contrast(self, fr: Frame, y: int, x: int) -> float:
-        t = fr.hr[y: y + self.hr_tile: 4, x: x + self.hr_tile: 4]
+    def _contrast(self, fr: Frame, y: int, x: int, window: Optional[int] = None) -> float:
+        size = window or self.hr_tile
+        stride = max(4, size // self.lr_tile)
+        t = fr.hr[y: y + size: stride, x: x + size: stride]
         return float(t.std() / (fr.hr_range[1] - fr.hr_range[0]))
+
+    def _scale(self, fr: Frame) -> float:
+        """Window/tile size ratio for this tile (1: the source's own pixel size)."""
+        a = self.aug
+        if a.scale_range is None or self.rng.random() >= a.scale_prob:
+            return 1.0
+        lo, hi = a.scale_range
+        s = float(np.exp(self.rng.uniform(np.log(lo), np.log(hi))))
+        return min(s, min(fr.hr.shape) / self.hr_tile)
 
     def sample(self, batch: int) -> Tuple[np.ndarray, np.ndarray]:
         xs = np.empty((batch, self.frames, self.lr_tile, self.lr_tile), np.float32)
         ys = np.empty((batch, 1, self.hr_tile, self.hr_tile), np.float32)
+        a = self.aug
         for b in range(batch):
             si, fi = self.items[int(self.rng.choice(len(self.items), p=self.p))]
             s = self.series[si]
             centre = s.frames[fi]
+            scale = self._scale(centre)
+            window = None if scale == 1.0 else int(np.ceil(self.hr_tile * scale))
             for _ in range(self.content_tries):
-                y, x = self._position(centre)
-                if self._contrast(centre, y, x) >= self.thresholds[(si, fi)]:
+                y, x = self._position(centre, window)
+                if self._contrast(centre, y, x, window) >= self.thresholds[(si, fi)]:
                     break
             k = int(self.rng.integers(8))  # dihedral group: 4 rotations x optional flip
-            gamma = float(np.exp(self.rng.uniform(-self.gamma_jitter, self.gamma_jitter))) if self.gamma_jitter else 1.0
+            gamma = float(np.exp(self.rng.uniform(-a.gamma_jitter, a.gamma_jitter))) if a.gamma_jitter else 1.0
+            contrast = ((float(np.exp(self.rng.uniform(-a.contrast_jitter, a.contrast_jitter))),
+                         float(self.rng.uniform(-a.contrast_jitter / 2, a.contrast_jitter / 2)))
+                        if a.contrast_jitter else None)
+            spec = self.spec
+            if a.noise_sigma is not None:
+                spec = dataclasses.replace(spec, gaussian_sigma=float(self.rng.uniform(*a.noise_sigma)))
             for j, t in enumerate(frame_window(fi, len(s.frames), self.frames)):
                 fr = s.frames[t]
-                hr = _dihedral(fr.hr[y: y + self.hr_tile, x: x + self.hr_tile], k)
+                hr = _dihedral(self._hr_tile(fr, y, x, scale), k)
                 hr_range, lr_range = fr.hr_range, fr.lr_range
                 if gamma != 1.0:
                     hr, hr_range, lr_range = _gamma(hr, fr, gamma)
-                lr = degrade(hr, self.spec, self.rng, hr_range)
+                if contrast is not None:
+                    hr = _contrast_shift(hr, hr_range, *contrast)
+                lr = degrade(hr, spec, self.rng, hr_range)
                 xs[b, j] = normalise(lr, lr_range)
                 if j == self.frames // 2:  # target: the HR centre frame
                     ys[b, 0] = normalise(hr, lr_range)
         return xs, ys
+
+    def _hr_tile(self, fr: Frame, y: int, x: int, scale: float) -> np.ndarray:
+        if scale == 1.0:
+            return fr.hr[y: y + self.hr_tile, x: x + self.hr_tile]
+        return resample(fr.hr[y: y + int(np.ceil(self.hr_tile * scale)), x: x + int(np.ceil(self.hr_tile * scale))],
+                        self.hr_tile, self.hr_tile * scale)
+
+
+def _item_weights(series: List[Series], items: List[Tuple[int, int]]) -> np.ndarray:
+    """(series, frame) sampling probabilities: area-proportional, except that series of a weighted source
+    share that source's weight (then area-proportional inside it)."""
+    area = np.array([series[si].frames[fi].hr.size for si, fi in items], dtype=np.float64)
+    weighted = [series[si].source is not None and series[si].source.weight is not None for si, _ in items]
+    if not any(weighted):
+        return area / area.sum()
+    groups: Dict[Any, List[int]] = {}
+    for i, (si, _) in enumerate(items):
+        key = series[si].source if weighted[i] else None
+        groups.setdefault(key, []).append(i)
+    explicit = sum(src.weight for src in groups if src is not None)
+    rest = max(0.0, 1.0 - explicit) if None in groups else 0.0
+    p = np.zeros(len(items))
+    total = explicit + rest
+    for src, idx in groups.items():
+        share = (rest if src is None else src.weight) / total
+        p[idx] = share * area[idx] / area[idx].sum()
+    return p / p.sum()
+
+
+def resample(window: np.ndarray, size: int, extent: float) -> np.ndarray:
+    """The top-left extent x extent HR pixels of `window` resampled to size x size (Pillow's antialiased
+    Lanczos: its kernel widens with the reduction factor, so a coarser pixel size is not aliased)."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(window, dtype=np.float32))
+    out = img.resize((size, size), resample=Image.LANCZOS, box=(0.0, 0.0, float(extent), float(extent)))
+    return np.asarray(out, dtype=np.float32)
+
+
+def _contrast_shift(hr: np.ndarray, hr_range: Tuple[float, float], gain: float, shift: float) -> np.ndarray:
+    lo, hi = hr_range
+    mid = (lo + hi) / 2
+    return ((hr - mid) * gain + mid + shift * (hi - lo)).astype(np.float32)
 
 
 def _dihedral(a: np.ndarray, k: int) -> np.ndarray:

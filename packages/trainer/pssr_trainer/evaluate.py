@@ -43,8 +43,20 @@ def build_val_frames(val: List[Series], spec: DegradationSpec, frames: int, val_
     return out
 
 
-def crop_val_tiles(vf: List[ValFrame], lr_tile: int, count: int, seed: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fixed LR crops (with content) of the validation frames, for cheap checks during training."""
+def crop_val_tiles(vf: List[ValFrame], lr_tile: int, count: int, seed: int,
+                   per_series: bool = False) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Fixed LR crops (with content) of the validation frames, for cheap checks during training.
+
+    per_series: an equal share of the crops from every series (sources of very different sizes then weigh
+    the same in the checkpoint choice)."""
+    if per_series:
+        groups: Dict[str, List[ValFrame]] = {}
+        for v in vf:
+            groups.setdefault(v.series, []).append(v)
+        if len(groups) > 1:
+            share = max(1, count // len(groups))
+            parts = [crop_val_tiles(g, lr_tile, share, seed) for g in groups.values()]
+            return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))
     rng = np.random.default_rng(seed)
     xs, ys, ranges = [], [], []
     per = max(1, int(np.ceil(count / max(len(vf), 1))))
