@@ -71,6 +71,7 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
     .option('--reference <hr.tif>', 'HR reference: also print PSNR/SSIM of the restoration, bicubic and bilinear')
     .option('--tta', 'test-time augmentation: average the 8 rotations/flips (8x the time); the report gets an uncertainty map', false)
     .option('--report <dir>', 'write a trust report: report.json, consistency.tif, uncertainty.tif (with --tta), preview.png')
+    .option('--match-pixel-size', "when the input's pixel size is outside the model's range, resample to the model's first and the output back (default: warn only)")
     .action(async (input: string, o: Record<string, unknown>) => {
       const { restoreCommand } = await import('./commands/restore.js');
       await restoreCommand(
@@ -87,6 +88,7 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
           ...(o.reference === undefined ? {} : { reference: o.reference as string }),
           ...(o.tta === true ? { tta: true } : {}),
           ...(o.report === undefined ? {} : { report: o.report as string }),
+          ...(o.matchPixelSize === true ? { matchPixelSize: true } : {}),
         },
         print,
       );
@@ -160,6 +162,7 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
     .option('--tile <n>', 'LR tile edge including the halo', positiveInt('--tile'))
     .option('--channel <n>', 'channel of a multi-channel file, 0-based', nonNegativeInt('--channel'))
     .option('--json', 'print the result as JSON', false)
+    .option('--match-pixel-size', 'as restore --match-pixel-size (the LR pixel size is the HR file\'s x 4)')
     .action(async (o: Record<string, unknown>) => {
       const { evaluateCommand } = await import('./commands/evaluate.js');
       await evaluateCommand(
@@ -174,6 +177,7 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
           ...(o.batch === undefined ? {} : { batch: o.batch as number }),
           ...(o.tile === undefined ? {} : { tile: o.tile as number }),
           ...(o.channel === undefined ? {} : { channel: o.channel as number }),
+          ...(o.matchPixelSize === true ? { matchPixelSize: true } : {}),
         },
         print,
       );

@@ -12,3 +12,4 @@ export * from './fft.js';
 export * from './metrics.js';
 export * from './dihedral.js';
 export * from './trust/index.js';
+export * from './pixelsize.js';

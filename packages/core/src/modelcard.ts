@@ -82,6 +82,8 @@ export interface ModelCard {
   scale: 4;
   inputFrames: 1 | 5;
   inputPixelSize: { value: number; unit: string } | null;
+  /** LR input pixel sizes the model was trained for (scale augmentation, several sources); optional. */
+  inputPixelSizeRange?: { min: number; max: number; unit: string };
   tile: TileSpec;
   normalization: Normalization;
   degradation: DegradationSpec;

@@ -4,7 +4,7 @@
  * session worker, blend the 4x outputs with a smooth window, map back to the input dtype with the centre
  * frame's range, and write frame by frame. Only a bounded window of frames is in memory at any time.
  */
-import { PssrError, planTiles, validateTileSpec } from '@pssr/core';
+import { PssrError, ResampledSink, ResampledSource, describePixelSizeMatch, pixelSizeMatch, planTiles, validateTileSpec } from '@pssr/core';
 import type { FrameArray, FrameSink, FrameSource, ModelCard, StackInfo, TileSpec } from '@pssr/core';
 import { RestoreRun } from './restore-run.js';
 import type { RestorePlan } from './restore-run.js';
@@ -60,8 +60,18 @@ export interface RestoreOptions {
   onProgress?: (p: RestoreProgress) => void;
   /** Test-time augmentation: run the 8 dihedral transforms of every tile, output their mean (8x the work). */
   tta?: boolean;
-  /** Called in frame order after each output frame is written (e.g. the trust report). */
+  /**
+   * Called in frame order after each output frame is written (e.g. the trust report); with a matched pixel
+   * size it sees the frames at the model's pixel size.
+   */
   onFrame?: (frame: RestoredFrame) => void | Promise<void>;
+  /**
+   * When the input's pixel size is outside the card's range: resample the input to the model's pixel size
+   * first and the output back (the output stays 4x the input). Default false: only `onWarning` is called.
+   */
+  matchPixelSize?: boolean;
+  /** One-line warnings about the input (e.g. its pixel size is outside what the model was trained for). */
+  onWarning?: (message: string) => void;
 }
 
 /** One finished output frame and what produced it. */
@@ -207,6 +217,20 @@ export class RestoreEngine {
    * deviation as the uncertainty map. The caller commits or aborts the sink.
    */
   async restore(source: FrameSource, sink: FrameSink, opts: RestoreOptions = {}): Promise<RestoreTiming> {
+    const match = pixelSizeMatch(source.info.pixelSize, this.model.card);
+    if (!match) return this.restoreTiles(source, sink, opts);
+    if (!opts.matchPixelSize) {
+      opts.onWarning?.(`${describePixelSizeMatch(match)}; results may be worse (pixel-size matching resamples to the model's first).`);
+      return this.restoreTiles(source, sink, opts);
+    }
+    // Restore at the model's pixel size; the sink resamples each output frame back to 4x the input.
+    const resampled = new ResampledSource(source, match);
+    const { width: w, height: h } = source.info;
+    opts.onWarning?.(`${describePixelSizeMatch(match)}: restoring it resampled to ${resampled.info.width}x${resampled.info.height}, output resampled back to ${4 * w}x${4 * h}.`);
+    return this.restoreTiles(resampled, new ResampledSink(sink, this.outputInfo(resampled.info)), opts);
+  }
+
+  private restoreTiles(source: FrameSource, sink: FrameSink, opts: RestoreOptions): Promise<RestoreTiming> {
     const plan = this.planRestore(source.info, sink.info, opts);
     return new RestoreRun(this.model, { path: this.sessionPath, provider: this.provider, precision: this.precision }, plan, source, sink, opts, this.spareBuffers(16 * source.info.height * source.info.width)).execute();
   }

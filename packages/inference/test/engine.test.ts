@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { DIHEDRAL_COUNT, PssrError, dihedral, dihedralShape, minMax, planAxis, psnr, ssim, toDType, upsampleBicubic4, upsampleBilinear4 } from '@pssr/core';
+import { DIHEDRAL_COUNT, PssrError, dihedral, dihedralShape, minMax, planAxis, psnr, resizeImage, ssim, toDType, upsampleBicubic4, upsampleBilinear4 } from '@pssr/core';
 import type { FrameArray, StackInfo } from '@pssr/core';
 import { resolveModel } from '@pssr/models';
 import type { ModelBundle } from '@pssr/models';
@@ -400,4 +400,39 @@ test('without TTA onFrame gets no uncertainty and the output is unchanged', asyn
   await engine.restore(source, sink, { tileSize: 32, onFrame: (f) => void got.push(f.uncertainty) });
   assert.deepEqual(got, [null]);
   assert.ok(maxAbsDiff(sink.frames[0]!, fx.references.get('single')!) < WHOLE_VS_TILED_BOUND);
+});
+
+test('pixel-size matching: warns by default; with matchPixelSize restores at the model pixel size, output 4x the input', async () => {
+  const dir = withCard(fx.single, join(fx.dir, 'px20'), (card) => {
+    card.inputPixelSize = { value: 20, unit: 'nm' };
+  });
+  const engine = await RestoreEngine.load(await resolveModel(dir), { device: 'cpu' });
+  const info: StackInfo = { frames: 1, height: 20, width: 28, dtype: 'float32', axis: 'Z', pixelSize: { x: 0.04, y: 0.04, unit: 'um' } };
+  const frame = testImage(20, 28, 21);
+  const run = async (matchPixelSize: boolean, input: FrameArray, inInfo: StackInfo) => {
+    const warnings: string[] = [];
+    const sink = new MemoryFrameSink(engine.outputInfo(inInfo));
+    await engine.restore(MemoryFrameSource.fromFrames(inInfo, [input]), sink, { matchPixelSize, onWarning: (m) => warnings.push(m) });
+    await sink.commit();
+    return { out: sink.frames[0]!, warnings };
+  };
+  const plain = await run(false, frame, info);
+  assert.equal(plain.warnings.length, 1);
+  assert.match(plain.warnings[0]!, /pixel size \(40 nm\) is outside what the model was trained for \(20 nm\); results may be worse/);
+
+  const matched = await run(true, frame, info);
+  assert.equal(matched.out.length, 80 * 112);
+  assert.match(matched.warnings[0]!, /resampled to 56x40, output resampled back to 112x80/);
+  // the same as resampling by hand, restoring at 20 nm (no warning there) and resampling the output back
+  const lr = resizeImage(frame, 20, 28, 40, 56);
+  const atModel = await run(false, lr, { ...info, height: 40, width: 56, pixelSize: { x: 0.02, y: 0.02, unit: 'um' } });
+  assert.equal(atModel.warnings.length, 0);
+  const back = resizeImage(atModel.out, 160, 224, 80, 112);
+  assert.ok(maxAbsDiff(matched.out, back) < 1e-5);
+  assert.ok(maxAbsDiff(matched.out, plain.out) > 1e-3); // and it is a different restoration
+
+  // unknown pixel size: nothing to match, no warning
+  const none = await run(true, frame, { ...info, pixelSize: undefined } as StackInfo);
+  assert.equal(none.warnings.length, 0);
+  assert.ok(maxAbsDiff(none.out, plain.out) < 1e-6);
 });

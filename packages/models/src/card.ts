@@ -68,6 +68,12 @@ export function parseModelCard(json: unknown, source: string): ModelCard {
     r.number(ps, 'value', 'inputPixelSize.value', (n) => n > 0, 'a positive number');
     r.string(ps, 'unit', 'inputPixelSize.unit');
   }
+  if (c.inputPixelSizeRange !== undefined) {
+    const pr = r.object(c, 'inputPixelSizeRange', 'inputPixelSizeRange (or absent)');
+    const min = r.number(pr, 'min', 'inputPixelSizeRange.min', (n) => n > 0, 'a positive number');
+    r.number(pr, 'max', 'inputPixelSizeRange.max', (n) => n >= min, `a number of at least inputPixelSizeRange.min (${min})`);
+    r.string(pr, 'unit', 'inputPixelSizeRange.unit');
+  }
 
   const tile = r.object(c, 'tile');
   const multiple = r.number(tile, 'multiple', 'tile.multiple', posInt, 'a positive integer');

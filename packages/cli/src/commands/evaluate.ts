@@ -25,6 +25,8 @@ export interface EvaluateArgs {
   tile?: number;
   channel?: number;
   json: boolean;
+  /** As `pssr restore --match-pixel-size` (the LR pixel size is the HR file's x 4). */
+  matchPixelSize?: boolean;
 }
 
 export interface EvaluateResult {
@@ -33,6 +35,7 @@ export interface EvaluateResult {
   frames: [number, number];
   degradation: string;
   seed: number;
+  matchPixelSize: boolean;
   quality: QualityReport;
   timing: RestoreTiming;
 }
@@ -85,6 +88,7 @@ export async function evaluateCommand(args: EvaluateArgs, print: (s: string) => 
       frames: [first + 1, last + 1],
       degradation: spec.recipe,
       seed: args.seed,
+      matchPixelSize: args.matchPixelSize === true,
       quality: meter.result(),
       timing,
     };

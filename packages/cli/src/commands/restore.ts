@@ -30,6 +30,8 @@ export interface RestoreArgs {
   tta?: boolean;
   /** Folder for the trust report (report.json, consistency.tif, uncertainty.tif with TTA, preview.png). */
   report?: string;
+  /** Resample to the model's pixel size first when the input's is outside the card's range (else warn). */
+  matchPixelSize?: boolean;
 }
 
 export interface RestoreResult {
@@ -45,6 +47,10 @@ export async function restoreCommand(args: RestoreArgs, print: (s: string) => vo
   if (inputPath === outputPath) throw new PssrError('INVALID_ARGUMENT', `The output ${args.output} is the input itself; choose another output path.`);
   if (args.reference !== undefined && resolve(args.reference) === outputPath) {
     throw new PssrError('INVALID_ARGUMENT', `The output ${args.output} is the reference image; choose another output path.`);
+  }
+  if (args.report !== undefined && args.matchPixelSize === true) {
+    // the report compares output and input pixel for pixel; a resampled restore has no such pairing yet
+    throw new PssrError('INVALID_ARGUMENT', '--report and --match-pixel-size cannot be used together yet; restore with one of them.');
   }
   const readOpts = args.channel === undefined ? {} : { channel: args.channel };
   const reader = await openTiffStack(inputPath, readOpts);
@@ -118,7 +124,7 @@ export async function runRestore(
   engine: RestoreEngine,
   reader: FrameSource,
   sink: FrameSink,
-  opts: { batch?: number; tile?: number; tta?: boolean; onFrame?: RestoreOptions['onFrame'] },
+  opts: { batch?: number; tile?: number; tta?: boolean; onFrame?: RestoreOptions['onFrame']; matchPixelSize?: boolean },
   label: string,
   signal?: AbortSignal,
 ): Promise<RestoreTiming> {
@@ -133,6 +139,8 @@ export async function runRestore(
       ...(opts.tile === undefined ? {} : { tileSize: opts.tile }),
       ...(opts.tta ? { tta: true } : {}),
       ...(opts.onFrame ? { onFrame: opts.onFrame } : {}),
+      matchPixelSize: opts.matchPixelSize === true,
+      onWarning: (message) => process.stderr.write(`warning: ${message}\n`),
     });
     bar.stop();
     await sink.commit();

@@ -216,11 +216,29 @@ def metric_vectors():
             'cases': cases}
 
 
+def resize_vectors():
+    """Pixel-size matching (packages/core pixelsize.ts): Pillow's antialiased bicubic resize of float images,
+    shrinking and enlarging, square and not, including the factors of 10 nm <-> 4.6 nm data."""
+    from PIL import Image
+
+    rng = np.random.default_rng(7)
+    cases = []
+    for name, (h, w), (oh, ow) in (('shrink 2.17x', (26, 24), (12, 11)), ('enlarge 2.17x', (11, 12), (24, 26)),
+                                   ('shrink 1.25x', (20, 20), (16, 16)), ('mixed axes', (9, 17), (15, 8)),
+                                   ('identity', (7, 5), (7, 5)), ('one row', (1, 9), (3, 4))):
+        img = (rng.random((h, w)) * 200 + np.add.outer(np.arange(h), np.arange(w)) * 3).astype(np.float32)
+        out = np.asarray(Image.fromarray(img).resize((ow, oh), resample=Image.BICUBIC), dtype=np.float32)
+        cases.append({'name': name, 'height': h, 'width': w, 'outHeight': oh, 'outWidth': ow,
+                      'input': as_list(img), 'expected': as_list(out)})
+    return {'reference': 'Pillow Image.resize(BICUBIC) on mode F', 'cases': cases}
+
+
 def main():
     write('percentiles.json', percentile_vectors())
     write('upsample.json', upsample_vectors())
     write('degrade.json', degrade_vectors())
     write('metrics.json', metric_vectors())
+    write('resize.json', resize_vectors())
 
 
 if __name__ == '__main__':
