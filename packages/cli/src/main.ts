@@ -41,6 +41,34 @@ function fraction(value: string): number {
   return n;
 }
 
+function unitInterval(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n >= 0 && n <= 1)) throw new InvalidArgumentError(`${name} must be a number from 0 to 1.`);
+    return n;
+  };
+}
+
+function nonNegativeNumber(name: string) {
+  return (value: string): number => {
+    const n = Number(value);
+    if (value.trim() === '' || !(n >= 0 && Number.isFinite(n))) throw new InvalidArgumentError(`${name} must be a number of at least 0.`);
+    return n;
+  };
+}
+
+/** "lo,hi" with min <= lo <= hi. */
+function numberPair(name: string, min: number) {
+  return (value: string): [number, number] => {
+    const parts = value.split(',').map((v) => (v.trim() === '' ? NaN : Number(v)));
+    const [lo, hi] = parts;
+    if (parts.length !== 2 || !(lo! >= min && hi! >= lo! && Number.isFinite(hi))) {
+      throw new InvalidArgumentError(`${name} must be two numbers lo,hi with ${min} <= lo <= hi (got "${value}").`);
+    }
+    return [lo!, hi!];
+  };
+}
+
 function emaDecay(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !(n >= 0 && n < 1)) throw new InvalidArgumentError('the weight-averaging decay must be 0 (off) or between 0 and 1, e.g. 0.999.');
@@ -202,6 +230,11 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
     .option('--depth <n>', 'fast network: residual blocks', positiveInt('--depth'))
     .option('--phase-jitter', 'train on tiles at any of the 16 phases of the 4x sampling grid (more distinct pairs from few images)')
     .option('--ema <decay>', 'keep and export an exponential moving average of the weights (e.g. 0.999)', emaDecay)
+    .option('--scale-range <lo,hi>', 'scale augmentation: HR resampled to lo..hi x its pixel size before degradation (lo >= 1), e.g. 1,2', numberPair('--scale-range', 1))
+    .option('--scale-prob <p>', 'fraction of tiles the scale augmentation applies to (default 1)', unitInterval('--scale-prob'))
+    .option('--noise-sigma <lo,hi>', "Gaussian noise sigma (0-255 scale) drawn per tile, e.g. 2,4 around the paper's 3", numberPair('--noise-sigma', 0))
+    .option('--contrast-jitter <c>', 'tile contrast x exp(+-c) and level +-c/2 of the range, e.g. 0.2', unitInterval('--contrast-jitter'))
+    .option('--gamma-jitter <g>', 'gamma exp(+-g) on the percentile scale (default 0.3 for fluo, 0 for em)', nonNegativeNumber('--gamma-jitter'))
     .action(async (o: Record<string, unknown>) => {
       const { trainCommand } = await import('./commands/train.js');
       await trainCommand(
@@ -222,6 +255,11 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
           ...(o.depth === undefined ? {} : { depth: o.depth as number }),
           ...(o.ema === undefined ? {} : { ema: o.ema as number }),
           ...(o.phaseJitter === true ? { phaseJitter: true } : {}),
+          ...(o.scaleRange === undefined ? {} : { scaleRange: o.scaleRange as [number, number] }),
+          ...(o.scaleProb === undefined ? {} : { scaleProb: o.scaleProb as number }),
+          ...(o.noiseSigma === undefined ? {} : { noiseSigma: o.noiseSigma as [number, number] }),
+          ...(o.contrastJitter === undefined ? {} : { contrastJitter: o.contrastJitter as number }),
+          ...(o.gammaJitter === undefined ? {} : { gammaJitter: o.gammaJitter as number }),
           command: ['pssr', ...process.argv.slice(2)].map((a) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' '),
         },
         print,

@@ -266,7 +266,8 @@ test('train runs the trainer, checks the export with onnxruntime and the model r
   // three 160x160 HR images with structure at several scales
   for (let k = 0; k < 3; k++) writeFileSync(join(data, `hr${k}.tif`), tiff([u8Page(160, 160, (x, y) => pattern(k)(x / 5, y / 5) + 30 * Math.sin(x / 2 + y / 3 + k))]));
   const out = join(work, 'trained');
-  const r = await pssr(['train', '--data', data, '--modality', 'em', '--steps', '3', '--width', '8', '--depth', '1', '--device', 'cpu', '--seed', '1', '--ema', '0.9', '--phase-jitter', '--out', out]);
+  const r = await pssr(['train', '--data', data, '--modality', 'em', '--steps', '3', '--width', '8', '--depth', '1', '--device', 'cpu', '--seed', '1', '--ema', '0.9', '--phase-jitter',
+    '--scale-range', '1,1.5', '--scale-prob', '0.5', '--noise-sigma', '2,4', '--contrast-jitter', '0.2', '--out', out]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /final validation: PSNR [\d.]+ dB \(bicubic [\d.]+, bilinear [\d.]+\)/);
   assert.match(r.stdout, /ONNX export checked with onnxruntime-node 1\.29\.0: max abs difference/);
@@ -277,6 +278,7 @@ test('train runs the trainer, checks the export with onnxruntime and the model r
   assert.equal(card.training.steps, 3);
   assert.deepEqual(card.training.weightAverage, { kind: 'ema', decay: 0.9 });
   assert.match(card.training.augmentation, /any 4x sampling phase/);
+  assert.match(card.training.augmentation, /contrast x exp\(\+-0\.2\).*HR resampled to 1-1\.5x the source pixel size .* on 50% of tiles, noise sigma U\(2, 4\)/);
   // Trust calibration on the held-out image (the last of the three), 3 noise seeds; rerunnable from the kept config.
   assert.match(r.stdout, /trust statistics calibrated on 3 validation frames/);
   const calibration = (JSON.parse(readFileSync(join(out, 'model.json'), 'utf8')) as { calibration: { frames: number; uncertainty: unknown } }).calibration;
@@ -305,4 +307,30 @@ test('train with bad input fails with a short message and exit 2', async () => {
   const ema = await pssr(['train', '--data', empty, '--modality', 'em', '--ema', '2', '--out', join(work, 'never')]);
   assert.equal(ema.code, 2);
   assert.match(ema.stderr, /weight-averaging decay must be 0 \(off\) or between 0 and 1/);
+  const pair = await pssr(['train', '--data', empty, '--modality', 'em', '--scale-range', '0.5,2', '--out', join(work, 'never')]);
+  assert.equal(pair.code, 2);
+  assert.match(pair.stderr, /--scale-range must be two numbers lo,hi with 1 <= lo <= hi \(got "0\.5,2"\)/);
+});
+
+test('restore warns when the pixel size is outside the model card; --match-pixel-size resamples and keeps 4x', async () => {
+  const { createTiffStackWriter } = await import('@pssr/tiff');
+  const dir = outDir('pixel-size');
+  const px = join(work, 'px40.tif');
+  const writer = await createTiffStackWriter(px, { frames: 1, height: 20, width: 24, dtype: 'uint8', axis: 'Z', pixelSize: { x: 40, y: 40, unit: 'nm' } }, {});
+  await writer.writeFrame(Uint8Array.from({ length: 20 * 24 }, (_, i) => pattern(0)(i % 24, Math.floor(i / 24))));
+  await writer.commit();
+  const at20 = withCard(fx.single, join(work, 'model-px20'), (card) => {
+    card.normalization = { mode: 'percentile', low: 0.1, high: 99.9 };
+    card.inputPixelSize = { value: 20, unit: 'nm' };
+  });
+  const plain = await pssr(['restore', px, '-o', join(dir, 'plain.tif'), '--model', at20, '--device', 'cpu']);
+  assert.equal(plain.code, 0, plain.stderr);
+  assert.match(plain.stderr, /^warning: the input's pixel size \(40 nm\) is outside what the model was trained for \(20 nm\); results may be worse/);
+  const matched = await pssr(['restore', px, '-o', join(dir, 'matched.tif'), '--model', at20, '--device', 'cpu', '--match-pixel-size']);
+  assert.equal(matched.code, 0, matched.stderr);
+  assert.match(matched.stderr, /resampled to 48x40, output resampled back to 96x80/);
+  const a = await readAll(join(dir, 'plain.tif'));
+  const b = await readAll(join(dir, 'matched.tif'));
+  assert.deepEqual([b.info.width, b.info.height], [96, 80]);
+  assert.notDeepEqual(a.frames[0], b.frames[0]);
 });

@@ -432,7 +432,8 @@ test('pixel-size matching: warns by default; with matchPixelSize restores at the
   assert.ok(maxAbsDiff(matched.out, plain.out) > 1e-3); // and it is a different restoration
 
   // unknown pixel size: nothing to match, no warning
-  const none = await run(true, frame, { ...info, pixelSize: undefined } as StackInfo);
+  const { pixelSize: _known, ...unknown } = info;
+  const none = await run(true, frame, unknown);
   assert.equal(none.warnings.length, 0);
   assert.ok(maxAbsDiff(none.out, plain.out) < 1e-6);
 });

@@ -11,9 +11,24 @@ import { fileURLToPath } from 'node:url';
 import { PssrError } from '@pssr/core';
 import type { ModelCard } from '@pssr/core';
 
+/** A data entry with options: a z range of its stacks, its HR pixel size, its share of the training tiles. */
+export interface DataSource {
+  path: string;
+  /** First and last z slice (inclusive) of each stack: ZYX stacks give one 2D image per slice. */
+  z?: [number, number];
+  /** HR pixel size in nm (the card's inputPixelSizeRange is made from these and scaleRange). */
+  pixelSize?: number;
+  /** Share of the training tiles (sources without one share the rest by area). */
+  weight?: number;
+}
+
 export interface TrainConfig {
-  /** HR training images: TIFF files, folders of TIFFs, or glob patterns. */
-  data: string[];
+  /** HR training images: TIFF files, folders of TIFFs, or glob patterns (or DataSource entries). */
+  data: (string | DataSource)[];
+  /** Held-out data the final metrics are measured on (default: valFraction of the training data). */
+  valData?: (string | DataSource)[];
+  /** Data that chooses the checkpoint, kept apart from valData so reported numbers did not choose it. */
+  selectData?: (string | DataSource)[];
   modality: 'em' | 'fluo';
   frames: 1 | 5;
   /** Output folder: model.onnx, model.json, export-check.json, weights.pt. */
@@ -34,6 +49,16 @@ export interface TrainConfig {
   ema?: number;
   /** Sample training tiles at any of the 16 phases of the 4x grid instead of 4-aligned only. */
   phaseJitter?: boolean;
+  /** Scale augmentation: HR resampled to [low, high] x its pixel size (low >= 1) before degradation. */
+  scaleRange?: [number, number];
+  /** Fraction of tiles the scale augmentation applies to (default 1). */
+  scaleProb?: number;
+  /** Gaussian noise sigma (0-255 scale) drawn uniformly per tile instead of the recipe's fixed one. */
+  noiseSigma?: [number, number];
+  /** Tile contrast x exp(U(-c, c)) and level shift U(-c/2, c/2) of the frame range. */
+  contrastJitter?: number;
+  /** Gamma exp(U(-g, g)) on the frame's percentile scale (default 0.3 for fluo, 0 for em). */
+  gammaJitter?: number;
   [k: string]: unknown;
 }
 

@@ -84,7 +84,7 @@ function trainProgress(print: (s: string) => void) {
 
 export async function trainCommand(args: TrainArgs, print: (s: string) => void, python?: string): Promise<{ out: string; card: ModelCard; maxAbsDiff: number }> {
   const config: TrainConfig = {
-    data: args.data.map((d) => resolve(d)),
+    data: args.data.map((d) => (typeof d === 'string' ? resolve(d) : { ...d, path: resolve(d.path) })),
     modality: args.modality,
     frames: args.frames,
     out: resolve(args.out),
@@ -100,6 +100,11 @@ export async function trainCommand(args: TrainArgs, print: (s: string) => void, 
   if (args.depth !== undefined) config.depth = args.depth;
   if (args.ema !== undefined) config.ema = args.ema;
   if (args.phaseJitter !== undefined) config.phaseJitter = args.phaseJitter;
+  if (args.scaleRange !== undefined) config.scaleRange = args.scaleRange;
+  if (args.scaleProb !== undefined) config.scaleProb = args.scaleProb;
+  if (args.noiseSigma !== undefined) config.noiseSigma = args.noiseSigma;
+  if (args.contrastJitter !== undefined) config.contrastJitter = args.contrastJitter;
+  if (args.gammaJitter !== undefined) config.gammaJitter = args.gammaJitter;
   if (args.command !== undefined) config.command = args.command;
   if (args.init !== undefined) config.init = (await resolveModel(args.init)).dir;
 
