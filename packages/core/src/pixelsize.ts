@@ -13,16 +13,7 @@ import type { ModelCard } from './modelcard.js';
 import { toDType } from './normalize.js';
 import type { FrameArray, FrameSink, FrameSource, PixelSize, StackInfo } from './types.js';
 
-const NM_PER_UNIT: Record<string, number> = { nm: 1, um: 1000, 'µm': 1000, mm: 1e6, m: 1e9, pm: 1e-3, a: 0.1, angstrom: 0.1 };
-
-/** A length in nanometres, or undefined for a unit that is not a length (pixels, inches are not used). */
-export function toNanometres(value: number, unit: string): number | undefined {
-  const f = NM_PER_UNIT[unit.trim().toLowerCase()];
-  return f === undefined || !(value > 0) ? undefined : value * f;
-}
-
-/** Relative difference from the card's single pixel size that still counts as a match. */
-export const PIXEL_SIZE_TOLERANCE = 0.1;
+import { PIXEL_SIZE_TOLERANCE, toNanometres } from './trust/pixelsize.js';
 
 export interface PixelSizeMatch {
   /** The input's LR pixel size and the model's, in nm, per axis. */
@@ -38,11 +29,12 @@ export function trainedPixelRange(card: Pick<ModelCard, 'inputPixelSize' | 'inpu
   if (r) {
     const lo = toNanometres(r.min, r.unit);
     const hi = toNanometres(r.max, r.unit);
-    if (lo !== undefined && hi !== undefined) return [lo, hi];
+    if (lo !== null && hi !== null) return [lo, hi];
   }
   const p = card.inputPixelSize;
-  const v = p ? toNanometres(p.value, p.unit) : undefined;
-  return v === undefined ? undefined : [v * (1 - PIXEL_SIZE_TOLERANCE), v * (1 + PIXEL_SIZE_TOLERANCE)];
+  const v = p ? toNanometres(p.value, p.unit) : null;
+  // a single pixel size matches within the trust report's tolerance
+  return v === null ? undefined : [v * (1 - PIXEL_SIZE_TOLERANCE), v * (1 + PIXEL_SIZE_TOLERANCE)];
 }
 
 /**
@@ -54,7 +46,7 @@ export function pixelSizeMatch(input: PixelSize | undefined, card: Pick<ModelCar
   const range = trainedPixelRange(card);
   const x = toNanometres(input.x, input.unit);
   const y = toNanometres(input.y, input.unit);
-  if (!range || x === undefined || y === undefined) return null;
+  if (!range || x === null || y === null) return null;
   const [lo, hi] = range;
   const single = !card.inputPixelSizeRange && card.inputPixelSize ? toNanometres(card.inputPixelSize.value, card.inputPixelSize.unit)! : undefined;
   const target = (v: number) => (v >= lo && v <= hi ? v : single ?? (v < lo ? lo : hi));
