@@ -28,6 +28,12 @@ export const RestoreTuningSchema = Type.Object(
         description: "LR tile edge incl. halo (default: the model card's); a multiple of the card's tile.multiple, at least its minimum tile size (GET /v1/models).",
       }),
     ),
+    matchPixelSize: Type.Optional(
+      Type.Boolean({
+        description:
+          "When the stack's pixel size is outside what the model was trained for (card inputPixelSizeRange or inputPixelSize): resample the input to the model's pixel size first and the output back, so the output is still 4x the input. Default false: the job log warns only.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -5,7 +5,8 @@ import { parseRestoreOptions, parseTrainOptions } from '../src/index.js';
 
 test('stored job options are checked against the one schema: numbers stay numbers, unknown keys are refused', () => {
   assert.deepEqual(parseRestoreOptions({ model: 'em', tileSize: 80, batchSize: 4, requestHash: 'h' }), { model: 'em', tileSize: 80, batchSize: 4, requestHash: 'h' });
-  for (const bad of [{ tileSize: '80' }, { tileSize: [80] }, { batchSize: true }, { tileSize: 80.5 }, { tile: 80 }]) {
+  assert.deepEqual(parseRestoreOptions({ model: 'em', matchPixelSize: true }), { model: 'em', matchPixelSize: true });
+  for (const bad of [{ tileSize: '80' }, { tileSize: [80] }, { batchSize: true }, { tileSize: 80.5 }, { tile: 80 }, { matchPixelSize: 'yes' }]) {
     assert.throws(
       () => parseRestoreOptions(bad),
       (err: unknown) => isPssrError(err) && err.code === 'INVALID_ARGUMENT' && err.userError && /restore job's options are not valid at \//.test(err.message),

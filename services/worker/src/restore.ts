@@ -146,6 +146,8 @@ export async function restoreFile(deps: WorkerDeps, run: JobRun, inputs: Restore
         signal: run.cancel.signal,
         ...(options.batchSize !== undefined ? { batchSize: options.batchSize } : {}),
         ...(options.tileSize !== undefined ? { tileSize: options.tileSize } : {}),
+        matchPixelSize: options.matchPixelSize === true,
+        onWarning: (message) => run.log.warn({ matchPixelSize: options.matchPixelSize === true }, message),
         onProgress: (p) => reportProgress(run, p),
       });
       await sink.commit();
