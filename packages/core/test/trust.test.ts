@@ -138,6 +138,12 @@ test('pixel size: units are converted, a difference above 25% warns, missing siz
   assert.equal(checkPixelSize(card, undefined, 'em').status, 'unknown');
   assert.equal(checkPixelSize(null, { x: 1, y: 1, unit: 'um' }, 'fluo').status, 'unknown');
   assert.equal(checkPixelSize(card, { x: 1, y: 1, unit: 'furlong' }, 'em').status, 'unknown');
+  // a card with a trained range (em 2.0.0: 18.4-80 nm) accepts anything inside it
+  const range = { min: 18.4, max: 80, unit: 'nm' };
+  assert.equal(checkPixelSize(card, { x: 40, y: 40, unit: 'nm' }, 'em', range).status, 'ok');
+  const coarse = checkPixelSize(card, { x: 0.1, y: 0.1, unit: 'um' }, 'em', range);
+  assert.equal(coarse.status, 'mismatch');
+  assert.match(coarse.message, /100 nm is outside the 18\.4-80 nm em was trained for/);
 });
 
 const CAL: TrustCalibration = {

@@ -21,8 +21,16 @@ export function toNanometres(value: number, unit: string): number | null {
   return k === undefined || !(value > 0) ? null : value * k;
 }
 
-/** Compares the LR file's pixel size (x; y when it differs more) with the card's expected input pixel size. */
-export function checkPixelSize(card: { value: number; unit: string } | null, file: PixelSize | undefined, modelName: string): PixelSizeCheck {
+/**
+ * Compares the LR file's pixel size (x; y when it differs more) with the card's expected input pixel size,
+ * or with the range of pixel sizes it was trained for (card `inputPixelSizeRange`) when the card has one.
+ */
+export function checkPixelSize(
+  card: { value: number; unit: string } | null,
+  file: PixelSize | undefined,
+  modelName: string,
+  range?: { min: number; max: number; unit: string },
+): PixelSizeCheck {
   const cardNm = card ? toNanometres(card.value, card.unit) : null;
   const xNm = file ? toNanometres(file.x, file.unit) : null;
   const yNm = file ? toNanometres(file.y, file.unit) : null;
@@ -31,6 +39,14 @@ export function checkPixelSize(card: { value: number; unit: string } | null, fil
   if (cardNm === null) return { status: 'unknown', cardNm, fileNm, ratio: null, message: `the ${modelName} card does not record an input pixel size` };
   if (fileNm === null) return { status: 'unknown', cardNm, fileNm, ratio: null, message: `the file does not record a pixel size (${modelName} expects ${fmt(cardNm)} nm)` };
   const ratio = fileNm / cardNm;
+  const lo = range ? toNanometres(range.min, range.unit) : null;
+  const hi = range ? toNanometres(range.max, range.unit) : null;
+  if (lo !== null && hi !== null) {
+    const inside = [xNm, yNm].every((v) => v !== null && v >= lo && v <= hi);
+    return inside
+      ? { status: 'ok', cardNm, fileNm, ratio, message: `pixel size ${fmt(fileNm)} nm is within the ${fmt(lo)}-${fmt(hi)} nm ${modelName} was trained for` }
+      : { status: 'mismatch', cardNm, fileNm, ratio, message: `the file's pixel size ${fmt(fileNm)} nm is outside the ${fmt(lo)}-${fmt(hi)} nm ${modelName} was trained for: structures appear at another scale than in training` };
+  }
   if (Math.abs(ratio - 1) > PIXEL_SIZE_TOLERANCE) {
     return { status: 'mismatch', cardNm, fileNm, ratio, message: `the file's pixel size ${fmt(fileNm)} nm is ${fmt(ratio)}x the ${fmt(cardNm)} nm ${modelName} was trained for: structures appear at another scale than in training` };
   }
