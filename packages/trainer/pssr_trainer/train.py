@@ -318,7 +318,8 @@ def build_model(st: Setup, init) -> Network:
 
 
 class _StopFlag:
-    """SIGTERM ends the loop after the current step; the best checkpoint so far is then exported as usual."""
+    """SIGUSR1 ends the loop after the current step; the best checkpoint so far is then exported as usual.
+    (SIGTERM keeps its meaning: cancel, nothing exported; that is how the TypeScript client aborts a run.)"""
 
     def __init__(self) -> None:
         self.set = False
@@ -328,7 +329,7 @@ class _StopFlag:
         import signal
 
         try:
-            self._old = signal.signal(signal.SIGTERM, self._handle)
+            self._old = signal.signal(signal.SIGUSR1, self._handle)
         except ValueError:  # not the main thread (tests calling run in a thread): no signal handling
             self._old = None
         return self
@@ -340,7 +341,7 @@ class _StopFlag:
         import signal
 
         if self._old is not None:
-            signal.signal(signal.SIGTERM, self._old)
+            signal.signal(signal.SIGUSR1, self._old)
         return False
 
 

@@ -1,5 +1,5 @@
 """Data sources (z ranges of ZYX stacks, pixel sizes, weights), the selection split, the scale / contrast /
-noise augmentations and stopping a run early with SIGTERM."""
+noise augmentations and stopping a run early with SIGUSR1."""
 import json
 import os
 import signal
@@ -133,7 +133,7 @@ def test_augmentations_change_tiles_as_configured(tmp_path):
     assert np.std(np.log(stds / plain_stds)) > 0.1
 
 
-def test_selection_split_chooses_checkpoints_and_sigterm_stops_early(zyx_stack, tmp_path):
+def test_selection_split_chooses_checkpoints_and_sigusr1_stops_early(zyx_stack, tmp_path):
     path, _ = zyx_stack
     cfg = {"data": [{"path": str(path), "z": [0, 5], "pixelSize": 10}], "modality": "em", "frames": 1,
            "selectData": [{"path": str(path), "z": [6, 7]}], "valData": [{"path": str(path), "z": [8, 9]}],
@@ -147,7 +147,7 @@ def test_selection_split_chooses_checkpoints_and_sigterm_stops_early(zyx_stack, 
     for line in p.stdout:  # wait for a validated checkpoint, then ask the run to stop
         lines.append(line)
         if '"event": "validation"' in line:
-            p.send_signal(signal.SIGTERM)
+            p.send_signal(signal.SIGUSR1)
             break
     rest, err = p.communicate(timeout=300)
     assert p.returncode == 0, err[-2000:]
