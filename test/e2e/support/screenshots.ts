@@ -26,7 +26,7 @@ try {
   const dropped = await restore(raj, s2.id);
   await api(svc.base, raj, 'DELETE', `/v1/jobs/${dropped.json.id}`);
   const wait = async (id: string) => {
-    for (let i = 0; i < 600; i++) {
+    for (let i = 0; i < 2400; i++) {
       const j = await api(svc.base, ana, 'GET', `/v1/jobs/${id}`);
       if (['succeeded', 'failed', 'canceled'].includes(j.json.status)) return;
       await new Promise((r) => setTimeout(r, 250));
