@@ -5,6 +5,7 @@
  * A corner-aligned grid would shift images by up to 1.5 HR pixels towards the borders.
  */
 import { PssrError } from './errors.js';
+import type { FrameArray } from './types.js';
 
 export const SCALE = 4;
 
@@ -128,7 +129,7 @@ export function upsampleBicubic4(src: Float32Array, h: number, w: number): Float
  * 4x first-order downsampling at LR pixel centres: LR (i, j) = mean of HR (4i+1..4i+2) x (4j+1..4j+2).
  * An HR image whose sides are not multiples of 4 is cropped at the bottom/right.
  */
-export function downsample4(src: Float32Array, h: number, w: number): { data: Float32Array; height: number; width: number } {
+export function downsample4(src: Float32Array | FrameArray, h: number, w: number): { data: Float32Array; height: number; width: number } {
   checkShape(src, h, w, 'downsample4', SCALE);
   const height = Math.floor(h / SCALE);
   const width = Math.floor(w / SCALE);

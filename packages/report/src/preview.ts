@@ -134,11 +134,17 @@ function boxDownsample(data: ArrayLike<number>, height: number, width: number, k
   const h = Math.floor(height / k);
   const w = Math.floor(width / k);
   const out = new Float32Array(h * w);
-  for (let y = 0; y < h * k; y++) {
-    const row = Math.floor(y / k) * w;
-    for (let x = 0; x < w * k; x++) out[row + Math.floor(x / k)]! += data[y * width + x]!;
+  const norm = 1 / (k * k);
+  for (let by = 0; by < h; by++) {
+    for (let bx = 0; bx < w; bx++) {
+      let sum = 0;
+      for (let y = by * k; y < (by + 1) * k; y++) {
+        const row = y * width + bx * k;
+        for (let x = 0; x < k; x++) sum += data[row + x]!;
+      }
+      out[by * w + bx] = sum * norm;
+    }
   }
-  for (let i = 0; i < out.length; i++) out[i]! /= k * k;
   return { data: out, height: h, width: w };
 }
 

@@ -7,7 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { PssrError, assessFrame, checkPixelSize, trustThresholds } from '@pssr/core';
+import { PssrError, assessFrame, checkPixelSize, trustThresholds, upsampleBilinear4 } from '@pssr/core';
 import type { FrameArray, FrameSink, FrameTrust, ModelCard, PixelSizeCheck, StackInfo, TrustThresholds } from '@pssr/core';
 import { createTiffStackWriter } from '@pssr/tiff';
 import { displayRange, frameLines, renderPreview } from './preview.js';
@@ -138,7 +138,10 @@ export class TrustReportWriter {
     await this.consistencySink.writeFrame(result.residual);
     if (this.uncertaintySink && frame.uncertainty) await this.uncertaintySink.writeFrame(frame.uncertainty);
     this.frames.push(result.stats);
-    if (frame.index === this.centre) this.preview = this.previewContent(result.stats, result.bilinear, frame.output, result.residual, frame.uncertainty);
+    if (frame.index === this.centre) {
+      const bilinear = upsampleBilinear4(Float32Array.from(frame.input), input.height, input.width);
+      this.preview = this.previewContent(result.stats, bilinear, frame.output, result.residual, frame.uncertainty);
+    }
     return result.stats;
   }
 

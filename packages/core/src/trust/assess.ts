@@ -1,11 +1,10 @@
 /** Everything the trust report says about one restored frame, from the LR frame, the restoration and (TTA) its uncertainty. */
-import { upsampleBilinear4 } from '../interp.js';
 import type { ModelCard } from '../modelcard.js';
 import type { FrameArray } from '../types.js';
 import { LOCAL_WINDOW, consistency } from './consistency.js';
 import { flaggedRegions, frameFlags } from './flags.js';
 import type { TrustFlag, TrustRegion, TrustThresholds } from './flags.js';
-import { backgroundBlock, snr } from './snr.js';
+import { backgroundBlock, bilinearSnr, snr } from './snr.js';
 
 /** Flagged regions are refitted around only while they cover at most this fraction of the frame. */
 const MAX_LOCAL_FRACTION = 0.25;
@@ -44,8 +43,6 @@ export interface FrameTrustResult {
   stats: FrameTrust;
   /** The consistency map: |LR - fitted restoration| per LR pixel, input intensity units. */
   residual: Float32Array;
-  /** The bilinear 4x upsampling of the LR frame (for the preview and SNR). */
-  bilinear: Float32Array;
 }
 
 /** Assesses one frame against the card (`thresholds` null: statistics only, no flags). */
@@ -65,8 +62,8 @@ export function assessFrame(input: FrameTrustInput, card: Pick<ModelCard, 'name'
   }
   const span = c.range.hi - c.range.lo;
   const uncertainty = input.uncertainty ? mean(input.uncertainty) / span : null;
-  const bilinear = upsampleBilinear4(Float32Array.from(lr), height, width);
-  const bg = backgroundBlock(bilinear, 4 * height, 4 * width);
+  const bg = backgroundBlock(lr, height, width);
+  const bgOut = { y: 4 * bg.y, x: 4 * bg.x, h: 4 * bg.h, w: 4 * bg.w };
   const base = { noise: c.noise, rse: c.rse, rsp: c.rsp, localPeak: c.localPeak, uncertainty };
   const outside = regions.length > 0 && c.outside ? { outsideRegions: c.outside } : {};
   const flags = thresholds && card.calibration ? frameFlags({ ...base, ...outside }, regions, card.calibration, thresholds, card.name) : [];
@@ -75,12 +72,11 @@ export function assessFrame(input: FrameTrustInput, card: Pick<ModelCard, 'name'
       index: input.index,
       ...base,
       rseToNoise: c.rseToNoise,
-      snr: { bilinear: snr(bilinear, 4 * height, 4 * width, bg), restored: snr(restored, 4 * height, 4 * width, bg) },
+      snr: { bilinear: bilinearSnr(lr, height, width, bg), restored: snr(restored, 4 * height, 4 * width, bgOut) },
       flags,
       regions,
     },
     residual: c.residual,
-    bilinear,
   };
 }
 

@@ -75,7 +75,7 @@ export function consistency(lr: FrameArray, restored: FrameArray, height: number
   checkSizes(lr, restored, height, width);
   const range = normalizationRange(lr, normalization);
   const span = range.hi - range.lo;
-  const back = downsample4(Float32Array.from(restored), 4 * height, 4 * width).data;
+  const back = downsample4(restored, 4 * height, 4 * width).data;
   const fit = linearFit(back, lr, exclude);
   const n = lr.length;
   const residual = new Float32Array(n);

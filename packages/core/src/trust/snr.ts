@@ -1,10 +1,13 @@
 /**
  * Signal-to-noise ratio as the PSSR paper defines it (Fang et al. 2021, Methods): SNR = (I_max - mean_bg)
- * / sd_bg. Background rule (automatic, the same for every image so numbers compare): cut the image into a
- * BACKGROUND_GRID x BACKGROUND_GRID grid of blocks and take the block with the lowest mean (the darkest
+ * / sd_bg. Background rule (automatic, the same for every image so numbers compare): cut the LR frame into
+ * a BACKGROUND_GRID x BACKGROUND_GRID grid of blocks and take the block with the lowest mean (the darkest
  * region, the usual background ROI in fluorescence); I_max is the image's maximum. The bilinear input and
- * the restoration are measured on the same block (found on the bilinear input), so their SNRs compare.
+ * the restoration are measured on the same block, so their SNRs compare. The block is found on the LR
+ * frame's grid (the same blocks, 16x fewer pixels), and the bilinear input's SNR is computed without
+ * upsampling the whole frame (bilinearSnr).
  */
+import { upsampleBilinear4 } from '../interp.js';
 import { minMax } from '../stats.js';
 
 export const BACKGROUND_GRID = 8;
@@ -58,4 +61,54 @@ function blockStats(image: ArrayLike<number>, width: number, b: BackgroundBlock)
   const n = b.h * b.w;
   const mean = s / n;
   return { mean, sd: Math.sqrt(Math.max(0, ss / n - mean * mean)) };
+}
+
+/**
+ * SNR of the bilinear 4x upsampling of `lr` on the output block 4 x `lrBlock`, exactly as snr() on the
+ * upsampled image would give, without making it: the block is upsampled from its LR crop with one pixel
+ * of margin (bilinear taps reach one LR pixel), and the maximum is found among the output pixels where a
+ * bilinear image can peak (it is linear between LR pixel centres, so per axis at output pixels 4k+1 and
+ * 4k+2 next to each centre, and at the two edge pixels).
+ */
+export function bilinearSnr(lr: ArrayLike<number>, height: number, width: number, lrBlock: BackgroundBlock): number | null {
+  const y0 = Math.max(0, lrBlock.y - 1);
+  const x0 = Math.max(0, lrBlock.x - 1);
+  const y1 = Math.min(height, lrBlock.y + lrBlock.h + 1);
+  const x1 = Math.min(width, lrBlock.x + lrBlock.w + 1);
+  const ch = y1 - y0;
+  const cw = x1 - x0;
+  const crop = new Float32Array(ch * cw);
+  for (let y = 0; y < ch; y++) for (let x = 0; x < cw; x++) crop[y * cw + x] = lr[(y0 + y) * width + x0 + x]!;
+  const up = upsampleBilinear4(crop, ch, cw);
+  const block = { y: 4 * (lrBlock.y - y0), x: 4 * (lrBlock.x - x0), h: 4 * lrBlock.h, w: 4 * lrBlock.w };
+  const { mean, sd } = blockStats(up, 4 * cw, block);
+  return sd > 0 ? (bilinearMax(lr, height, width) - mean) / sd : null;
+}
+
+/** Maximum of the bilinear 4x upsampling (pixel-centre geometry, edge clamp) of an h x w image. */
+function bilinearMax(lr: ArrayLike<number>, height: number, width: number): number {
+  const rows = candidateTaps(height);
+  const cols = candidateTaps(width);
+  let max = -Infinity;
+  for (const [r0, r1, ty] of rows) {
+    for (const [c0, c1, tx] of cols) {
+      const top = lr[r0 * width + c0]! * (1 - tx) + lr[r0 * width + c1]! * tx;
+      const bottom = lr[r1 * width + c0]! * (1 - tx) + lr[r1 * width + c1]! * tx;
+      const v = top * (1 - ty) + bottom * ty;
+      if (v > max) max = v;
+    }
+  }
+  return max;
+}
+
+/** Taps (i0, i1, t) of the output pixels along an axis of n LR pixels where a bilinear image can peak. */
+function candidateTaps(n: number): [number, number, number][] {
+  const m = 4 * n;
+  const js = new Set<number>([0, m - 1]);
+  for (let k = 0; k < n; k++) for (const j of [4 * k + 1, 4 * k + 2]) if (j < m) js.add(j);
+  return [...js].map((j) => {
+    const src = Math.max((j + 0.5) / 4 - 0.5, 0);
+    const i0 = Math.floor(src);
+    return [Math.min(i0, n - 1), Math.min(i0 + 1, n - 1), src - i0];
+  });
 }
