@@ -57,12 +57,14 @@ export interface StackMetadata {
   pixelSizeX?: number | null;
   pixelSizeY?: number | null;
   pixelUnit?: string | null;
+  /** Channels in the file (default 1). */
+  channels?: number;
   sha256: string;
   bytes: number;
 }
 
 /** The metadata columns of a stack record, from what the TIFF reader found and the stored object. */
-export function toStackMetadata(info: StackInfo, sha256: string, bytes: number): StackMetadata {
+export function toStackMetadata(info: StackInfo, sha256: string, bytes: number, channels = 1): StackMetadata {
   return {
     frames: info.frames,
     height: info.height,
@@ -72,6 +74,7 @@ export function toStackMetadata(info: StackInfo, sha256: string, bytes: number):
     pixelSizeX: info.pixelSize?.x ?? null,
     pixelSizeY: info.pixelSize?.y ?? null,
     pixelUnit: info.pixelSize?.unit ?? null,
+    channels,
     sha256,
     bytes,
   };
@@ -92,6 +95,8 @@ export interface StackRecord {
   pixelSizeX: number | null;
   pixelSizeY: number | null;
   pixelUnit: string | null;
+  /** Channels in the file; null for stacks recorded before channels were (treat as 1). */
+  channels: number | null;
   sha256: string | null;
   bytes: number | null;
   createdAt: Date;

@@ -34,6 +34,9 @@ export const RestoreTuningSchema = Type.Object(
           "When the stack's pixel size is outside what the model was trained for (card inputPixelSizeRange or inputPixelSize): resample the input to the model's pixel size first and the output back, so the output is still 4x the input. Default false: the job log warns only.",
       }),
     ),
+    channel: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1023, description: "Which channel of a multi-channel stack (RGB samples or channel pages) to restore, from 0; required for such stacks (the stack's `channels`)." }),
+    ),
   },
   { additionalProperties: false },
 );

@@ -1,5 +1,5 @@
 export { DEFAULT_TIFF_LIMITS, type TiffLimits } from './limits.js';
-export { inspectTiff, openTiffStack, type TiffStackReader } from './reader.js';
+export { inspectStack, inspectTiff, openTiffStack, type TiffStackReader } from './reader.js';
 export type { TiffReadOptions } from './inspect.js';
 export {
   CLASSIC_TIFF_MAX_BYTES,

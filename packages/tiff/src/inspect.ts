@@ -22,6 +22,8 @@ export interface StackLayout {
   littleEndian: boolean;
   /** Full-resolution pages in the IFD chain (reduced-resolution and mask pages are not counted). */
   pageCount: number;
+  /** Channels in the file: samples per pixel (RGB, multi-sample) or channels stored as pages. */
+  channels: number;
   /** Sample index within a pixel to read (the channel for multi-sample pages, else 0). */
   sample: number;
   /** IFD offset of each frame's page; pages are decoded by geotiff. */
@@ -518,6 +520,7 @@ async function inspectSource(src: ByteSource, limits: TiffLimits, channel: numbe
     bigtiff: st.header.bigtiff,
     littleEndian: st.header.littleEndian,
     pageCount: pageIfds.length,
+    channels: first.spp > 1 ? first.spp : channelsAsPages,
     sample,
   };
 

@@ -15,6 +15,15 @@ export async function inspectTiff(path: string, opts?: TiffReadOptions): Promise
 }
 
 /**
+ * For a store that accepts multi-channel stacks and lets each job pick one: validates the file as
+ * `inspectTiff` does, reading channel 0 where there are several, and says how many channels it holds.
+ */
+export async function inspectStack(path: string, opts: { limits?: TiffReadOptions['limits'] } = {}): Promise<{ info: StackInfo; channels: number }> {
+  const layout = await inspectLayout(path, { ...opts, channel: 0 });
+  return { info: layout.info, channels: layout.channels };
+}
+
+/**
  * Opens a stack for reading one frame at a time. The file is validated first (inspectTiff), then each
  * readFrame parses only that frame's IFD and decodes its strips/tiles with geotiff, so memory stays at
  * about one frame whatever the stack length.

@@ -1,7 +1,7 @@
 /**
  * Receiving a stack: the request body streams to the object store and to a temp file at once while its
  * sha256 is computed and its size capped (nothing holds the whole stack in memory). The temp file is then
- * checked with `inspectTiff` (header, IFD chain, dimensions) and, unless UPLOAD_VERIFY_FRAMES=false, every
+ * checked with `inspectStack` (header, IFD chain, dimensions, channels) and, unless UPLOAD_VERIFY_FRAMES=false, every
  * frame is decoded one at a time (a corrupt strip is refused now, not when a job runs); an invalid TIFF is
  * answered 4xx with the tiff error code and its object deleted, so only validated stacks ever get a record.
  * Messages name the stack, never the spool path.
@@ -15,7 +15,7 @@ import { pipeline } from 'node:stream/promises';
 import type { FastifyInstance } from 'fastify';
 import { toStackMetadata, type AuthContext, type StackRecord } from '@pssr/db';
 import { isPssrError, PssrError, type StackInfo } from '@pssr/core';
-import { inspectTiff, openTiffStack, type TiffReadOptions } from '@pssr/tiff';
+import { inspectStack, openTiffStack, type TiffReadOptions } from '@pssr/tiff';
 import { ApiError } from './errors.js';
 import { ensureQuota } from './lifecycle.js';
 
@@ -97,15 +97,16 @@ export function uploadError(err: unknown, spoolPath: string, name: string): unkn
 }
 
 /**
- * Validates a spooled TIFF against the server's limits (and decodes every frame unless disabled); throws the
- * tiff PssrError (mapped to 4xx), worded with `name`.
+ * Validates a spooled TIFF against the server's limits (and decodes every frame of every channel unless
+ * disabled); throws the tiff PssrError (mapped to 4xx), worded with `name`. Multi-channel stacks are
+ * accepted: each restore job picks one channel (`options.channel`).
  */
-export async function inspectSpooled(app: FastifyInstance, path: string, name: string): Promise<StackInfo> {
+export async function inspectSpooled(app: FastifyInstance, path: string, name: string): Promise<{ info: StackInfo; channels: number }> {
   const opts = tiffOptions(app);
   try {
-    const info = await inspectTiff(path, opts);
-    if (app.config.uploads.verifyFrames) await decodeEveryFrame(path, opts);
-    return info;
+    const stack = await inspectStack(path, opts);
+    if (app.config.uploads.verifyFrames) for (let c = 0; c < stack.channels; c++) await decodeEveryFrame(path, { ...opts, channel: c });
+    return stack;
   } catch (err) {
     throw uploadError(err, path, name);
   }
@@ -138,10 +139,10 @@ export async function ingestStack(app: FastifyInstance, caller: AuthContext, bod
     await put;
     if (meter.bytes === 0) throw new ApiError(400, 'INPUT_EMPTY', 'The request body is empty: send the TIFF bytes (Content-Type: image/tiff) or a multipart file field.');
     await ensureQuota(app, caller.group.id, meter.bytes);
-    const info = await inspectSpooled(app, tmp, name);
+    const { info, channels } = await inspectSpooled(app, tmp, name);
     const sha256 = meter.hash.digest('hex');
     const stack = await app.db.stacks.create({ id, groupId: caller.group.id, userId: caller.user.id, name, storageKey: key });
-    const ready = await app.db.stacks.markReady(id, toStackMetadata(info, sha256, meter.bytes));
+    const ready = await app.db.stacks.markReady(id, toStackMetadata(info, sha256, meter.bytes, channels));
     return ready ?? stack;
   } catch (err) {
     toStore.destroy();

@@ -41,6 +41,7 @@ export const StackSchema = Type.Object(
     dtype: Nullable(Type.String({ description: 'uint8 | uint16 | float32' })),
     axis: Nullable(Type.String({ description: 'T (time-lapse) or Z (z-stack)' })),
     pixelSize: Nullable(PixelSizeSchema),
+    channels: Type.Integer({ minimum: 1, description: 'Channels in the file (RGB samples or channel pages); a restore job of a multi-channel stack names one with options.channel.' }),
     sha256: Nullable(Type.String()),
     bytes: Nullable(Type.Integer()),
     createdAt: DateTimeString,

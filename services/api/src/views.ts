@@ -15,6 +15,7 @@ export function stackView(s: StackRecord): StackView {
     dtype: s.dtype,
     axis: s.axis,
     pixelSize: s.pixelSizeX !== null && s.pixelSizeY !== null ? { x: s.pixelSizeX, y: s.pixelSizeY, unit: s.pixelUnit ?? '' } : null,
+    channels: s.channels ?? 1,
     sha256: s.sha256,
     bytes: s.bytes,
     createdAt: s.createdAt.toISOString(),

@@ -135,7 +135,7 @@ export async function loadInputs(deps: WorkerDeps, job: JobRecord): Promise<Rest
 export async function restoreFile(deps: WorkerDeps, run: JobRun, inputs: RestoreInputs, inPath: string): Promise<RestoredFile> {
   const { bundle, options } = inputs;
   const path = join(run.work, 'output.tif');
-  const source = await openTiffStack(inPath, { limits: deps.config.limits });
+  const source = await openTiffStack(inPath, { limits: deps.config.limits, channel: options.channel });
   try {
     const engine = await RestoreEngine.load(bundle, { device: deps.config.device, ...(deps.config.threads ? { threads: deps.config.threads } : {}) });
     const info = engine.outputInfo(source.info);

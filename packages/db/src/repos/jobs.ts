@@ -174,7 +174,7 @@ export function jobRepository(prisma: PrismaClient, pool: pg.Pool): JobRepositor
             data: {
               id: stack.id, groupId: o.groupId, userId: o.userId, name: stack.name, status: 'ready', storageKey: stack.storageKey,
               frames: m.frames, height: m.height, width: m.width, dtype: m.dtype, axis: m.axis,
-              pixelSizeX: m.pixelSizeX ?? null, pixelSizeY: m.pixelSizeY ?? null, pixelUnit: m.pixelUnit ?? null,
+              pixelSizeX: m.pixelSizeX ?? null, pixelSizeY: m.pixelSizeY ?? null, pixelUnit: m.pixelUnit ?? null, channels: m.channels ?? 1,
               sha256: m.sha256, bytes: BigInt(m.bytes),
             },
           });

@@ -31,7 +31,7 @@ export const toApiKey = (k: P.ApiKey): ApiKeyRecord => ({
 export const toStack = (s: P.Stack): StackRecord => ({
   id: s.id, groupId: s.groupId, userId: s.userId, name: s.name, status: s.status, storageKey: s.storageKey,
   frames: s.frames, height: s.height, width: s.width, dtype: s.dtype, axis: s.axis,
-  pixelSizeX: s.pixelSizeX, pixelSizeY: s.pixelSizeY, pixelUnit: s.pixelUnit, sha256: s.sha256,
+  pixelSizeX: s.pixelSizeX, pixelSizeY: s.pixelSizeY, pixelUnit: s.pixelUnit, channels: s.channels, sha256: s.sha256,
   bytes: toNumber(s.bytes), createdAt: s.createdAt,
 });
 

@@ -24,6 +24,7 @@ export function stackRepository(prisma: PrismaClient): StackRepository {
           pixelSizeX: meta.pixelSizeX ?? null,
           pixelSizeY: meta.pixelSizeY ?? null,
           pixelUnit: meta.pixelUnit ?? null,
+          channels: meta.channels ?? 1,
           sha256: meta.sha256,
           bytes: BigInt(meta.bytes),
         },

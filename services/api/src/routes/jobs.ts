@@ -76,11 +76,12 @@ interface JobInput {
 
 /**
  * What a restore will need, checked now so the job cannot fail later for a reason known today: the tile
- * size against the model card and the output size against the limit.
+ * size against the model card, the channel against the stack, and the output size against the limit.
  */
 function checkRestoreRequest(app: FastifyInstance, stack: StackRecord, model: ModelRecord, tuning: RestoreTuning): void {
   const card = parseModelCard(model.card, `model ${model.name}@${model.version}`);
   if (tuning.tileSize !== undefined) validateTileSpec({ ...card.tile, size: tuning.tileSize }, 'options.tileSize');
+  checkChannel(stack, tuning.channel);
   const { height, width, frames, dtype } = stack;
   if (height === null || width === null || frames === null || dtype === null || !isDType(dtype)) return;
   const limits = app.config.limits;
@@ -97,6 +98,16 @@ function checkRestoreRequest(app: FastifyInstance, stack: StackRecord, model: Mo
   }
 }
 
+function checkChannel(stack: StackRecord, channel: number | undefined): void {
+  const channels = stack.channels ?? 1;
+  if (channels > 1 && channel === undefined) {
+    throw new ApiError(400, 'INVALID_ARGUMENT', `Stack ${stack.id} has ${channels} channels; PSSR restores one: choose it with options.channel (0..${channels - 1}).`);
+  }
+  if (channel !== undefined && channel >= channels) {
+    throw new ApiError(400, 'INVALID_ARGUMENT', `options.channel ${channel} does not exist: stack ${stack.id} has ${channels === 1 ? 'a single channel (0)' : `${channels} channels (0..${channels - 1})`}.`);
+  }
+}
+
 async function restoreInput(app: FastifyInstance, b: RestoreJobBody, groupId: string, hash: string): Promise<JobInput> {
   const stack = await readyStack(app, b.stackId, groupId);
   const modelRef = b.model ?? DEFAULT_MODEL;
@@ -107,7 +118,12 @@ async function restoreInput(app: FastifyInstance, b: RestoreJobBody, groupId: st
 }
 
 async function trainInput(app: FastifyInstance, b: TrainJobBody, groupId: string, hash: string): Promise<JobInput> {
-  for (const id of b.stackIds) await readyStack(app, id, groupId);
+  for (const id of b.stackIds) {
+    const stack = await readyStack(app, id, groupId);
+    if ((stack.channels ?? 1) > 1) {
+      throw new ApiError(400, 'INVALID_ARGUMENT', `Stack ${id} has ${stack.channels} channels; training reads single-channel stacks: upload one channel per stack.`);
+    }
+  }
   if (b.init !== undefined) await resolveModelRef(app, b.init, groupId);
   const { type: _type, ...params } = b;
   return { inputStackId: b.stackIds[0] ?? null, modelId: null, options: { ...params, requestHash: hash } };

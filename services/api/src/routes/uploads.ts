@@ -204,9 +204,9 @@ export const uploadRoutes: FastifyPluginAsyncTypebox = async (app) => {
         const got = await app.store.getToFile(upload.storageKey, tmp);
         if (got.size > maxBytes) throw tooLarge(maxBytes);
         if (got.size !== upload.bytes) throw sizeMismatch(upload, got.size);
-        const info = await inspectSpooled(app, tmp, existing.name);
+        const { info, channels } = await inspectSpooled(app, tmp, existing.name);
         const sha256 = await sha256OfFile(tmp);
-        const ready = await app.db.stacks.markReady(upload.stackId, toStackMetadata(info, sha256, got.size));
+        const ready = await app.db.stacks.markReady(upload.stackId, toStackMetadata(info, sha256, got.size, channels));
         await app.db.uploads.markCompleted(upload.id);
         const stack = ready ?? (await app.db.stacks.get(upload.stackId, caller.group.id));
         if (!stack) throw notFound('stack', upload.stackId);
