@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -331,10 +330,9 @@ test('verifyExport runs export-check.json through onnxruntime and reports the ma
   await assert.rejects(verifyExport(join(fx.dir, 'nowhere')), /Cannot read the export check/);
 });
 
-const emCard = new URL('../../models/em/model.json', import.meta.url);
 const sample = (name: string) => fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
 
-test('the bundled em model beats bicubic and bilinear on the degraded EM sample (held-out sections)', { skip: !existsSync(emCard) && 'bundled em model not present yet' }, async () => {
+test('the bundled em model beats bicubic and bilinear on the degraded EM sample (held-out sections)', async () => {
   // examples/em-lr.tif: sections 16-18 of the ssTEM stack (the em model's validation split) degraded with
   // the paper's EM recipe; examples/em-hr.tif: the originals.
   const engine = await RestoreEngine.load(await resolveModel('em'), { device: 'cpu' });

@@ -6,7 +6,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Db, ModelRecord } from '@pssr/db';
-import { listBundledModels, type ModelBundle } from '@pssr/models';
 import type { ObjectStore } from '@pssr/storage';
 import { buildFixtures, type Fixtures } from '../../../packages/inference/test/fixtures.js';
 
@@ -24,7 +23,3 @@ export async function registerModelDir(db: Db, store: ObjectStore, groupId: stri
 }
 
 /** The bundled `em` model, or null while packages/models/em has no model.onnx yet. */
-export async function bundledEm(): Promise<ModelBundle | null> {
-  const all = await listBundledModels().catch(() => []);
-  return all.find((m) => m.name === 'em') ?? null;
-}
