@@ -313,6 +313,28 @@ export interface OutputStackInput {
   meta: StackMetadata;
 }
 
+/**
+ * The trust report of a restore job (issue 8), recorded with the job's success: its map stacks (owned by the
+ * job's group and user, like the result) and the object keys of report.json and preview.png.
+ */
+export interface OutputReportInput {
+  /** float32, frames x LR height x LR width. */
+  consistency: OutputStackInput;
+  /** float32, output size; only with TTA. */
+  uncertainty: OutputStackInput | null;
+  reportKey: string;
+  previewKey: string;
+}
+
+export interface JobReportRecord {
+  jobId: string;
+  consistencyStackId: string;
+  uncertaintyStackId: string | null;
+  reportKey: string;
+  previewKey: string;
+  createdAt: Date;
+}
+
 /** One labelled row of a Prometheus-style histogram. */
 export interface HistogramRow {
   labels: Record<string, string>;
@@ -333,6 +355,11 @@ export interface JobStatistics {
   durations: HistogramRow[];
   /** `metrics.megapixelsPerSecond` of succeeded restore jobs; label provider ('unknown' when absent). */
   restoreThroughput: HistogramRow[];
+  /**
+   * `metrics.trust` of succeeded restore jobs, per model name ('unknown' when absent): reports computed and
+   * unavailable, frames checked and frames flagged out-of-distribution.
+   */
+  trust: { model: string; reports: number; unavailable: number; frames: number; flaggedFrames: number }[];
 }
 
 export interface JobStatisticsOptions {
@@ -370,10 +397,12 @@ export interface JobRepository {
   succeed(id: string, input?: { metrics?: JsonObject; outputStackId?: string | null; trainedModelId?: string | null }): Promise<boolean>;
   /**
    * running -> succeeded together with its result stack, in ONE transaction: the stack (status `ready`, owned
-   * by the job's group and user) and the job's success with `outputStackId` and merged metrics appear
-   * together or not at all. Returns false and writes nothing when the job is no longer running (canceled).
+   * by the job's group and user), the trust report with its map stacks (when given) and the job's success with
+   * `outputStackId` and merged metrics appear together or not at all. Returns false and writes nothing when the job is no longer running (canceled).
    */
-  succeedWithOutput(id: string, input: { stack: OutputStackInput; metrics?: JsonObject }): Promise<boolean>;
+  succeedWithOutput(id: string, input: { stack: OutputStackInput; metrics?: JsonObject; report?: OutputReportInput | null }): Promise<boolean>;
+  /** The trust report of a job (with `groupId`: only if the job belongs to that group), or null. */
+  report(id: string, groupId?: string): Promise<JobReportRecord | null>;
   /**
    * An attempt failed and the queue will retry it: queued|running -> queued, progress 0 (the retry starts
    * over), `metrics.lastError = { attempt, code, message, at }`. `attempts`, `startedAt` and `workerHost`

@@ -335,6 +335,37 @@ describe('jobs', () => {
     }
   });
 
+  test('succeedWithOutput with a trust report: map stacks, report row and success in one transaction, group-scoped', async () => {
+    const { job } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    await db.jobs.start(job.id, { workerHost: 'h' });
+    const [outId, cId, uId] = [randomUUID(), randomUUID(), randomUUID()];
+    const lrMeta = { ...meta, height: 16, width: 12, dtype: 'float32', bytes: 1536 };
+    const report = {
+      consistency: { id: cId, name: 'out.consistency.tif', storageKey: `results/${cId}.tif`, meta: lrMeta },
+      uncertainty: { id: uId, name: 'out.uncertainty.tif', storageKey: `results/${uId}.tif`, meta: { ...meta, dtype: 'float32' } },
+      reportKey: `reports/${job.id}/report.json`,
+      previewKey: `reports/${job.id}/preview.png`,
+    };
+    assert.equal(await db.jobs.report(job.id), null, 'no report before success');
+    assert.equal(await db.jobs.succeedWithOutput(job.id, { stack: { id: outId, name: 'out.tif', storageKey: `results/${outId}.tif`, meta }, report }), true);
+    const rec = (await db.jobs.report(job.id, labA.id))!;
+    assert.deepEqual([rec.jobId, rec.consistencyStackId, rec.uncertaintyStackId, rec.reportKey, rec.previewKey], [job.id, cId, uId, report.reportKey, report.previewKey]);
+    assert.ok(rec.createdAt instanceof Date);
+    assert.equal(await db.jobs.report(job.id, labB.id), null, "another group does not see it");
+    const maps = [(await db.stacks.get(cId, labA.id))!, (await db.stacks.get(uId, labA.id))!];
+    assert.deepEqual(maps.map((m) => [m.status, m.dtype, m.height, m.userId]), [['ready', 'float32', 16, ana.id], ['ready', 'float32', 64, ana.id]]);
+
+    // A canceled job records neither the maps nor the report.
+    const { job: c } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
+    await db.jobs.start(c.id, { workerHost: 'h' });
+    await db.jobs.cancel(c.id, labA.id);
+    const ids = [randomUUID(), randomUUID()];
+    const late = { ...report, consistency: { ...report.consistency, id: ids[1]! }, uncertainty: null };
+    assert.equal(await db.jobs.succeedWithOutput(c.id, { stack: { id: ids[0]!, name: 'late.tif', storageKey: 'results/late.tif', meta }, report: late }), false);
+    assert.equal(await db.jobs.report(c.id), null);
+    assert.equal(await db.stacks.get(ids[1]!), null, 'no map stack of a canceled job');
+  });
+
   test('requeue between retries: running -> queued with the last error, then running again; never from a final status', async () => {
     const { job } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });
     const first = (await db.jobs.start(job.id, { workerHost: 'a' }))!;
@@ -458,6 +489,7 @@ test('statistics: counts, failures by code and histograms over all jobs', async 
       { labels: { type: 'restore', status: 'failed' }, buckets: [1, 1, 1], sum: 1, count: 1 },
       { labels: { type: 'restore', status: 'succeeded' }, buckets: [0, 2, 2], sum: 26, count: 3 },
     ]);
+    assert.deepEqual(s.trust, [], 'no job has a trust report yet');
     assert.deepEqual(s.restoreThroughput, [
       { labels: { provider: 'cpu' }, buckets: [0, 1], sum: 3, count: 1 },
       { labels: { provider: 'cuda' }, buckets: [0, 0], sum: 40, count: 1 },
@@ -469,6 +501,27 @@ test('statistics: counts, failures by code and histograms over all jobs', async 
     for (const bad of [[], [5, 1], [1, Number.NaN]]) {
       await assert.rejects(sdb.jobs.statistics({ durationBounds: bad }), (e: unknown) => isPssrError(e) && e.code === 'INVALID_ARGUMENT');
     }
+
+    // Trust reports (metrics.trust, as the worker writes it): two em jobs, one with 2 of 3 frames flagged, one
+    // whose report was unavailable; a failed job's metrics do not count.
+    const trust = (frames: number, flaggedFrames: number[], status = 'ok') => ({ status, tta: false, flagged: flaggedFrames.length > 0, frames, flaggedFrames, verdict: 'v', warnings: [], rse: null, rsp: null, uncertainty: null, reason: null });
+    for (const [metrics, ok] of [
+      [{ model: { name: 'em' }, trust: trust(3, [0, 2]) }, true],
+      [{ model: { name: 'em' }, trust: trust(0, [], 'unavailable') }, true],
+      [{ model: { name: 'fluo' }, trust: trust(5, []) }, true],
+      [{ model: { name: 'em' }, trust: trust(4, [1]) }, false],
+    ] as const) {
+      const id = await job('restore');
+      await sdb.jobs.start(id, { workerHost: 'h' });
+      if (ok) await sdb.jobs.succeed(id, { metrics });
+      else await sdb.jobs.fail(id, { code: 'INTERNAL', message: 'x', metrics });
+    }
+
+    const t = await sdb.jobs.statistics();
+    assert.deepEqual(t.trust, [
+      { model: 'em', reports: 1, unavailable: 1, frames: 3, flaggedFrames: 2 },
+      { model: 'fluo', reports: 1, unavailable: 0, frames: 5, flaggedFrames: 0 },
+    ]);
   } finally {
     await sdb.close();
     await dropSchema(statsSchema);

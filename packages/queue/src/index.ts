@@ -6,6 +6,7 @@ export * from './types.js';
 export { jobOptions, DEFAULT_ATTEMPTS, BACKOFF_DELAY_MS, MAX_PRIORITY, type RetryPolicy } from './options.js';
 export { isJobPayload, checkJobPayload } from './payload.js';
 export * from './job-options.js';
+export * from './job-results.js';
 export { QueueUnavailableError, isQueueUnavailableError } from './redis.js';
 export { createProducer, type Producer, type ProducerOptions, type WaitingJob } from './producer.js';
 export { startHeartbeat, workerKey, type Heartbeat, type WorkerBeat } from './heartbeat.js';

@@ -37,6 +37,13 @@ export const RestoreTuningSchema = Type.Object(
     channel: Type.Optional(
       Type.Integer({ minimum: 0, maximum: 1023, description: "Which channel of a multi-channel stack (RGB samples or channel pages) to restore, from 0; required for such stacks (the stack's `channels`)." }),
     ),
+    tta: Type.Optional(
+      Type.Boolean({
+        description:
+          'Test-time augmentation: restore every tile in the 8 rotations and flips and output their mean (about 8x the inference time); ' +
+          'the trust report then also has the uncertainty map (their per-pixel standard deviation). Default false.',
+      }),
+    ),
   },
   { additionalProperties: false },
 );

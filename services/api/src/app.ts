@@ -25,6 +25,7 @@ import { healthRoutes } from './routes/health.js';
 import { stackRoutes } from './routes/stacks.js';
 import { sweepStaleUploads, uploadRoutes } from './routes/uploads.js';
 import { jobRoutes } from './routes/jobs.js';
+import { reportRoutes } from './routes/reports.js';
 import { modelRoutes } from './routes/models.js';
 import { adminRoutes } from './routes/admin.js';
 import { sweepExpiredStacks } from './lifecycle.js';
@@ -217,6 +218,7 @@ export async function buildApp(config: ApiConfig, opts: BuildAppOptions = {}): P
       await v1.register(stackRoutes);
       await v1.register(uploadRoutes);
       await v1.register(jobRoutes);
+      await v1.register(reportRoutes);
       await v1.register(modelRoutes);
     },
     { prefix: '/v1' },

@@ -3,7 +3,7 @@
  * dropped, so internals cannot leak) and generate the OpenAPI document.
  */
 import { Type, type Static, type TSchema } from '@fastify/type-provider-typebox';
-import { ModelRefSchema, RestoreTuningSchema, TrainParamsSchema } from '@pssr/queue';
+import { ModelRefSchema, RestoreTrustSchema, RestoreTuningSchema, TrainParamsSchema } from '@pssr/queue';
 
 const Uuid = (description?: string) => Type.String({ format: 'uuid', ...(description ? { description } : {}) });
 const DateTimeString = Type.String({ format: 'date-time' });
@@ -146,6 +146,20 @@ export const JobStatusSchema = Type.Union([
   Type.Literal('canceled'),
 ]);
 
+export const JobTrustSchema = Type.Object(
+  {
+    ...RestoreTrustSchema.properties,
+    report: Nullable(Type.String({ description: 'Path of the report (GET, JSON) when status is ok.' })),
+    preview: Nullable(Type.String({ description: 'Path of the preview image (GET, PNG) when status is ok.' })),
+  },
+  {
+    description:
+      "How far to trust a restore job's result (metrics.trust): whether any frame is out of its model's calibrated range, which, and why. " +
+      'null for train jobs, unfinished restores and restores from before trust reports.',
+  },
+);
+export type JobTrustView = Static<typeof JobTrustSchema>;
+
 export const JobSchema = Type.Object(
   {
     id: Uuid(),
@@ -163,6 +177,7 @@ export const JobSchema = Type.Object(
       description: 'Restore: tiles, megapixelsPerSecond, provider, batchSize, model {name, version, sha256}, inputSha256, outputSha256, timings. Train: steps, validation.',
     }),
     error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
+    trust: Nullable(JobTrustSchema),
     cancelRequested: Type.Boolean(),
     attempts: Type.Integer(),
     workerHost: Nullable(Type.String()),
@@ -175,6 +190,34 @@ export const JobSchema = Type.Object(
   { $id: 'Job' },
 );
 export type JobView = Static<typeof JobSchema>;
+
+const LooseObject = (description: string) => Type.Object({}, { additionalProperties: true, description });
+
+/** report.json of a restore job (schema pssr-trust-report/1, as `pssr restore --report` writes it) plus its stacks. */
+export const JobReportSchema = Type.Object(
+  {
+    jobId: Uuid(),
+    stacks: Type.Object({
+      consistency: Uuid('float32 stack, frames x LR height x LR width: |LR - restoration mapped back onto the LR grid|, input intensity units.'),
+      uncertainty: Nullable(Uuid('float32 stack at output size: per-pixel standard deviation of the 8 TTA orientations (options.tta only).')),
+    }),
+    preview: Type.String({ description: 'Path of the preview PNG.' }),
+    schema: Type.String({ description: 'pssr-trust-report/1' }),
+    createdAt: DateTimeString,
+    model: LooseObject('name, version, sha256, modality, calibrated'),
+    input: LooseObject('The input stack: name, frames, height, width, dtype, pixelSize.'),
+    restored: LooseObject('The result stack: name, height, width.'),
+    tta: Type.Boolean(),
+    thresholds: Nullable(LooseObject("The flag thresholds from the card's calibration (null: uncalibrated card, no flags).")),
+    pixelSize: LooseObject("The card's expected input pixel size against the stack's."),
+    summary: LooseObject('flagged, frames, flaggedFrames, verdict, rse, rsp, uncertainty, warnings.'),
+    frames: Type.Array(LooseObject('index, rse, rseToNoise, rsp, noise, localPeak, uncertainty, snr, flags [{kind, value, threshold, reason}], regions.')),
+    units: Type.String(),
+    limits: Type.String({ description: 'What the numbers cannot tell.' }),
+  },
+  { $id: 'JobReport', additionalProperties: true },
+);
+export type JobReportView = Static<typeof JobReportSchema>;
 
 export const ListJobsQuery = Type.Object({
   status: Type.Optional(Type.Array(JobStatusSchema, { description: 'Repeat or comma-separate to match several.' })),

@@ -1,6 +1,7 @@
 /** Records of @pssr/db mapped to the API's JSON views (dates as ISO strings, internals left out). */
 import type { JobRecord, ModelRecord, StackRecord, UploadRecord } from '@pssr/db';
-import type { JobView, StackView } from './schemas.js';
+import { parseRestoreTrust } from '@pssr/queue';
+import type { JobTrustView, JobView, StackView } from './schemas.js';
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -36,6 +37,7 @@ export function jobView(j: JobRecord): JobView {
     options: j.options,
     metrics: j.metrics,
     error: j.errorCode !== null ? { code: j.errorCode, message: j.errorMessage ?? '' } : null,
+    trust: trustView(j),
     cancelRequested: j.cancelRequested,
     attempts: j.attempts,
     workerHost: j.workerHost,
@@ -45,6 +47,14 @@ export function jobView(j: JobRecord): JobView {
     finishedAt: iso(j.finishedAt),
     updatedAt: j.updatedAt.toISOString(),
   };
+}
+
+/** The trust summary of a succeeded restore (metrics.trust, written by the worker) with the report's paths. */
+export function trustView(j: JobRecord): JobTrustView | null {
+  const trust = j.type === 'restore' && j.status === 'succeeded' ? parseRestoreTrust(j.metrics['trust']) : null;
+  if (!trust) return null;
+  const ok = trust.status === 'ok';
+  return { ...trust, report: ok ? `/v1/jobs/${j.id}/report` : null, preview: ok ? `/v1/jobs/${j.id}/preview.png` : null };
 }
 
 export function modelVersionView(m: ModelRecord) {

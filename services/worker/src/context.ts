@@ -102,7 +102,11 @@ export class ProgressWriter {
   }
 }
 
-/** Downloads a stack; a missing object is a permanent INPUT_NOT_FOUND (retrying cannot bring it back). */
+/** Where a stack a job produced (a result, a report's map) is stored. */
+export function resultStorageKey(groupId: string, stackId: string): string {
+  return `results/${groupId}/${stackId}.tif`;
+}
+
 /** What every processor holds while it runs a job: the started record, its logger, cancel watch, progress and scratch folder. */
 export interface JobRun {
   job: JobRecord;
@@ -134,6 +138,7 @@ export async function beginJob(deps: WorkerDeps, ctx: JobContext, type: 'restore
   };
 }
 
+/** Downloads a stack; a missing object is a permanent INPUT_NOT_FOUND (retrying cannot bring it back). */
 export async function downloadStack(deps: WorkerDeps, stack: { id: string; storageKey: string }, path: string): Promise<void> {
   try {
     await deps.store.getToFile(stack.storageKey, path);

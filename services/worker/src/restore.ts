@@ -1,25 +1,25 @@
 /**
- * The restore processor: stack from storage -> temp file -> tiled engine (frame by frame) -> result TIFF in a
- * temp file -> object store under a new key -> one transaction records the result stack and the job's
- * success with its metrics. Nothing is visible before that transaction, so a killed worker leaves no partial
- * result; a cancel aborts the engine within a tile batch.
+ * The restore processor: stack from storage -> temp file -> tiled engine (frame by frame, the trust report
+ * built alongside) -> result TIFF and report files in temp files -> object store under new keys -> one
+ * transaction records the result stack, the report's map stacks and the job's success with its metrics.
+ * Nothing is visible before that transaction, so a killed worker leaves no partial result; a cancel aborts
+ * the engine within a tile batch.
  */
 import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError, validateTileSpec, type StackInfo } from '@pssr/core';
-import { toStackMetadata, type JobRecord, type ModelRecord, type StackRecord } from '@pssr/db';
+import { toStackMetadata, type JobRecord, type ModelRecord, type OutputReportInput, type StackRecord } from '@pssr/db';
 import { RestoreEngine, type ModelBundle, type RestoreProgress, type RestoreTiming } from '@pssr/inference';
 import { sha256File } from '@pssr/models';
 import { parseRestoreOptions, type JobContext, type RestoreJobOptions } from '@pssr/queue';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
-import { beginJob, downloadStack, type JobRun, type WorkerDeps } from './context.js';
+import { beginJob, downloadStack, resultStorageKey, type JobRun, type WorkerDeps } from './context.js';
 import { materializeModel } from './models.js';
+import { TrustRecorder, storeReport, trustMetrics, type TrustOutcome } from './trust.js';
 
-export function resultStorageKey(groupId: string, stackId: string): string {
-  return `results/${groupId}/${stackId}.tif`;
-}
+export { resultStorageKey };
 
 function resultName(inputName: string, modelName: string, given: string | undefined): string {
   if (given !== undefined && given.length > 0) return given;
@@ -35,6 +35,8 @@ export interface RestoreInputs {
   stack: StackRecord;
   model: ModelRecord;
   bundle: ModelBundle;
+  /** Name of the result stack. */
+  outputName: string;
 }
 
 /** The restored stack, still a local temp file. */
@@ -42,6 +44,7 @@ export interface RestoredFile {
   path: string;
   info: StackInfo;
   timing: RestoreTiming;
+  trust: TrustOutcome;
 }
 
 /** The result in the object store, not yet visible to anyone (no record points at it). */
@@ -63,18 +66,18 @@ interface StepTimes {
 export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise<void> {
   const run = await beginJob(deps, ctx, 'restore');
   if (!run) return;
-  let uploadedKey: string | null = null;
+  const uploadedKeys: string[] = [];
   // BullMQ renews the job lock from this event loop: record how long it was ever blocked, as evidence that
   // decoding, tiling and blending never starve the renewal (onnxruntime itself runs in a worker thread).
   const loopDelay = monitorEventLoopDelay({ resolution: 20 });
   loopDelay.enable();
   try {
     await runRestore(deps, run, {
-      uploading: (key) => (uploadedKey = key),
+      uploading: (key) => void uploadedKeys.push(key),
       eventLoopMaxDelayMs: () => Math.round(loopDelay.max / 1e5) / 10,
     });
   } catch (err) {
-    if (uploadedKey) await deps.store.delete(uploadedKey).catch(() => undefined);
+    for (const key of uploadedKeys) await deps.store.delete(key).catch(() => undefined);
     if (run.cancel.signal.aborted && (await run.cancel.poll())) {
       run.log.info('restore canceled');
       return;
@@ -91,7 +94,7 @@ export async function processRestore(deps: WorkerDeps, ctx: JobContext): Promise
 }
 
 interface RestoreHooks {
-  /** Called before the result is uploaded, so a failure after it can delete the object. */
+  /** Called before each object is uploaded, so a failure after it can delete the objects. */
   uploading(key: string): void;
   eventLoopMaxDelayMs(): number;
 }
@@ -111,9 +114,10 @@ async function runRestore(deps: WorkerDeps, run: JobRun, hooks: RestoreHooks): P
   if (run.cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
 
   const stored = await storeResult(deps, run.job, restored, hooks);
+  const report = restored.trust.status === 'ok' ? await storeReport(deps, run.job.groupId, inputs.outputName, restored.trust, hooks.uploading) : null;
   const times: StepTimes = { start, downloaded, restored: restoredAt, uploaded: performance.now() };
   const metrics = restoreMetrics(deps, inputs, restored, stored, times, hooks.eventLoopMaxDelayMs());
-  await commitResult(deps, run, inputs, restored, stored, metrics);
+  await commitResult(deps, run, inputs, restored, stored, report, metrics);
 }
 
 /** The job's options, input stack and model version, checked against what this worker can run. */
@@ -128,19 +132,27 @@ export async function loadInputs(deps: WorkerDeps, job: JobRecord): Promise<Rest
   const bundle = await materializeModel(deps, model);
   // The API checked the tile size against this card at submission; say it in the API's words if not.
   if (options.tileSize !== undefined) validateTileSpec({ ...bundle.card.tile, size: options.tileSize }, 'options.tileSize');
-  return { options, stack, model, bundle };
+  return { options, stack, model, bundle, outputName: resultName(stack.name, model.name, options.name) };
 }
 
-/** Runs the tiled engine from the input file to a committed output file (removed again on any failure). */
+/**
+ * Runs the tiled engine from the input file to a committed output file (removed again on any failure), and
+ * the trust report alongside it, frame by frame (with `tta`, the engine's uncertainty maps go into it).
+ */
 export async function restoreFile(deps: WorkerDeps, run: JobRun, inputs: RestoreInputs, inPath: string): Promise<RestoredFile> {
   const { bundle, options } = inputs;
   const path = join(run.work, 'output.tif');
+  const software = `pssr ${bundle.name} ${bundle.card.version}`;
+  const tta = options.tta === true;
   const source = await openTiffStack(inPath, { limits: deps.config.limits, channel: options.channel });
   try {
     const engine = await RestoreEngine.load(bundle, { device: deps.config.device, ...(deps.config.threads ? { threads: deps.config.threads } : {}) });
     const info = engine.outputInfo(source.info);
-    const sink = await createTiffStackWriter(path, info, { software: `pssr ${bundle.name} ${bundle.card.version}` });
-    run.log.info({ frames: source.info.frames, height: source.info.height, width: source.info.width, model: bundle.name, provider: engine.provider }, 'restoring');
+    const sink = await createTiffStackWriter(path, info, { software });
+    const trust = await TrustRecorder.open({
+      dir: join(run.work, 'report'), model: bundle, input: source.info, tta, inputName: inputs.stack.name, restoredName: inputs.outputName, software, log: run.log,
+    });
+    run.log.info({ frames: source.info.frames, height: source.info.height, width: source.info.width, model: bundle.name, provider: engine.provider, tta }, 'restoring');
     try {
       const timing = await engine.restore(source, sink, {
         signal: run.cancel.signal,
@@ -148,11 +160,14 @@ export async function restoreFile(deps: WorkerDeps, run: JobRun, inputs: Restore
         ...(options.tileSize !== undefined ? { tileSize: options.tileSize } : {}),
         matchPixelSize: options.matchPixelSize === true,
         onWarning: (message) => run.log.warn({ matchPixelSize: options.matchPixelSize === true }, message),
+        tta,
+        onFrame: trust.onFrame,
         onProgress: (p) => reportProgress(run, p),
       });
       await sink.commit();
-      return { path, info, timing };
+      return { path, info, timing, trust: await trust.finish() };
     } catch (err) {
+      await trust.abort();
       await sink.abort();
       throw err;
     }
@@ -195,7 +210,9 @@ export function restoreMetrics(deps: WorkerDeps, inputs: RestoreInputs, restored
     megapixelsPerSecond: round(timing.megapixelsPerSecond),
     provider: timing.provider,
     batchSize: timing.batchSize,
+    tta: timing.tta,
     model: { id: model.id, name: model.name, version: model.version, sha256: model.sha256 },
+    trust: trustMetrics(restored.trust, timing.tta),
     inputSha256: stack.sha256,
     outputSha256: stored.sha256,
     workerHost: deps.config.workerHost,
@@ -204,33 +221,36 @@ export function restoreMetrics(deps: WorkerDeps, inputs: RestoreInputs, restored
       downloadSeconds: round((t.downloaded - t.start) / 1000),
       restoreSeconds: round(timing.seconds),
       sessionSeconds: round(timing.sessionSeconds),
+      // Inside restoreSeconds: the trust report is computed while the engine restores.
+      reportSeconds: round(restored.trust.seconds),
       uploadSeconds: round((t.uploaded - t.restored) / 1000),
       totalSeconds: round((t.uploaded - t.start) / 1000),
     },
   };
 }
 
-/** One transaction: the result stack and the job's success appear together, or (canceled) not at all. */
+/**
+ * One transaction: the result stack, the report with its map stacks and the job's success appear together,
+ * or (canceled) not at all; processRestore then deletes the uploaded objects.
+ */
 async function commitResult(
   deps: WorkerDeps,
   run: JobRun,
   inputs: RestoreInputs,
   restored: RestoredFile,
   stored: StoredResult,
+  report: OutputReportInput | null,
   metrics: ReturnType<typeof restoreMetrics>,
 ): Promise<void> {
   const committed = await deps.db.jobs.succeedWithOutput(run.job.id, {
-    stack: {
-      id: stored.stackId,
-      name: resultName(inputs.stack.name, inputs.model.name, inputs.options.name),
-      storageKey: stored.key,
-      meta: toStackMetadata(restored.info, stored.sha256, stored.bytes),
-    },
+    stack: { id: stored.stackId, name: inputs.outputName, storageKey: stored.key, meta: toStackMetadata(restored.info, stored.sha256, stored.bytes) },
+    report,
     metrics,
   });
-  if (!committed) {
-    await deps.store.delete(stored.key).catch(() => undefined);
-    throw new PssrError('CANCELED', 'canceled while the result was being stored');
-  }
-  run.log.info({ megapixelsPerSecond: metrics.megapixelsPerSecond, tiles: metrics.tiles, provider: metrics.provider, seconds: metrics.timings.totalSeconds }, 'restore succeeded');
+  if (!committed) throw new PssrError('CANCELED', 'canceled while the result was being stored');
+  const { trust } = metrics;
+  run.log.info(
+    { megapixelsPerSecond: metrics.megapixelsPerSecond, tiles: metrics.tiles, provider: metrics.provider, seconds: metrics.timings.totalSeconds, trust: trust.status, flaggedFrames: trust.flaggedFrames.length },
+    'restore succeeded',
+  );
 }

@@ -1,7 +1,7 @@
 import type pg from 'pg';
 import { PssrError } from '@pssr/core';
 import { Prisma, type PrismaClient } from '../generated/client.js';
-import type { HistogramRow, JobRepository, JobStatistics, JobStatus, JobType, JsonObject } from '../types.js';
+import type { HistogramRow, JobRepository, JobStatistics, JobStatus, JobType, JsonObject, OutputStackInput } from '../types.js';
 import { DEFAULT_DURATION_BOUNDS, DEFAULT_THROUGHPUT_BOUNDS, JOB_STATUSES } from '../types.js';
 import { isUniqueViolation } from '../errors.js';
 import type * as P from '../generated/client.js';
@@ -41,6 +41,17 @@ const GET_JOB_SQL = `SELECT id, type, status, progress, "groupId", "userId", opt
   "workerHost", "queuedAt"::timestamptz AS "queuedAt", "startedAt"::timestamptz AS "startedAt",
   "finishedAt"::timestamptz AS "finishedAt", "updatedAt"::timestamptz AS "updatedAt"
   FROM "Job" WHERE id = $1::uuid AND ($2::uuid IS NULL OR "groupId" = $2::uuid)`;
+
+/** The row of a stack a job produced: ready, owned by the job's group and user. */
+function ownedStack(owner: { groupId: string; userId: string }, stack: OutputStackInput) {
+  const m = stack.meta;
+  return {
+    id: stack.id, groupId: owner.groupId, userId: owner.userId, name: stack.name, status: 'ready' as const, storageKey: stack.storageKey,
+    frames: m.frames, height: m.height, width: m.width, dtype: m.dtype, axis: m.axis,
+    pixelSizeX: m.pixelSizeX ?? null, pixelSizeY: m.pixelSizeY ?? null, pixelUnit: m.pixelUnit ?? null, channels: m.channels ?? 1,
+    sha256: m.sha256, bytes: BigInt(m.bytes),
+  };
+}
 
 /** Thrown inside a transaction to roll it back when a guard finds the job no longer running. */
 class NotRunning extends Error {}
@@ -158,9 +169,9 @@ export function jobRepository(prisma: PrismaClient, pool: pg.Pool): JobRepositor
       return n > 0;
     },
 
-    async succeedWithOutput(id, { stack, metrics }) {
-      if (!isUuid(id) || !isUuid(stack.id)) return false;
-      const m = stack.meta;
+    async succeedWithOutput(id, { stack, metrics, report }) {
+      const stackIds = [stack.id, report?.consistency.id, report?.uncertainty?.id].filter((s) => s !== undefined);
+      if (!isUuid(id) || !stackIds.every(isUuid)) return false;
       try {
         await prisma.$transaction(async (tx) => {
           // Lock the row first: a concurrent cancel either committed before (we see it and write nothing) or
@@ -170,14 +181,17 @@ export function jobRepository(prisma: PrismaClient, pool: pg.Pool): JobRepositor
             WHERE id = ${id}::uuid AND status = 'running' FOR UPDATE`;
           const o = owner[0];
           if (!o) throw new NotRunning();
-          await tx.stack.create({
-            data: {
-              id: stack.id, groupId: o.groupId, userId: o.userId, name: stack.name, status: 'ready', storageKey: stack.storageKey,
-              frames: m.frames, height: m.height, width: m.width, dtype: m.dtype, axis: m.axis,
-              pixelSizeX: m.pixelSizeX ?? null, pixelSizeY: m.pixelSizeY ?? null, pixelUnit: m.pixelUnit ?? null, channels: m.channels ?? 1,
-              sha256: m.sha256, bytes: BigInt(m.bytes),
-            },
-          });
+          await tx.stack.create({ data: ownedStack(o, stack) });
+          if (report) {
+            await tx.stack.create({ data: ownedStack(o, report.consistency) });
+            if (report.uncertainty) await tx.stack.create({ data: ownedStack(o, report.uncertainty) });
+            await tx.jobReport.create({
+              data: {
+                jobId: id, consistencyStackId: report.consistency.id, uncertaintyStackId: report.uncertainty?.id ?? null,
+                reportKey: report.reportKey, previewKey: report.previewKey,
+              },
+            });
+          }
           const n = await tx.$executeRaw`
             UPDATE "Job" SET status = 'succeeded', progress = 1, "finishedAt" = now(), "updatedAt" = now(),
               metrics = metrics || ${json(metrics)}::jsonb, "outputStackId" = ${stack.id}::uuid
@@ -189,6 +203,14 @@ export function jobRepository(prisma: PrismaClient, pool: pg.Pool): JobRepositor
         if (err instanceof NotRunning) return false;
         throw err;
       }
+    },
+
+    async report(id, groupId) {
+      if (!isUuid(id)) return null;
+      const row = await prisma.jobReport.findUnique({ where: { jobId: id }, include: { job: { select: { groupId: true } } } });
+      if (!row || (groupId !== undefined && row.job.groupId !== groupId)) return null;
+      const { job: _job, ...record } = row;
+      return record;
     },
 
     async requeue(id, { attempt, code, message }) {
@@ -271,12 +293,24 @@ export function jobRepository(prisma: PrismaClient, pool: pg.Pool): JobRepositor
         FROM "Job" WHERE type = 'restore' AND status = 'succeeded' AND jsonb_typeof("metrics"->'megapixelsPerSecond') = 'number'
         GROUP BY 1 ORDER BY 1`;
 
+      // metrics.trust as @pssr/queue's RestoreTrustSchema types it (written by the worker).
+      const trust = await prisma.$queryRaw<{ model: string; reports: unknown; unavailable: unknown; frames: unknown; flagged: unknown }[]>`
+        SELECT coalesce("metrics"->'model'->>'name', 'unknown') AS model,
+          count(*) FILTER (WHERE "metrics"->'trust'->>'status' = 'ok') AS reports,
+          count(*) FILTER (WHERE "metrics"->'trust'->>'status' = 'unavailable') AS unavailable,
+          coalesce(sum(CASE WHEN jsonb_typeof("metrics"->'trust'->'frames') = 'number' THEN ("metrics"->'trust'->>'frames')::float8 ELSE 0 END), 0) AS frames,
+          coalesce(sum(jsonb_array_length("metrics"->'trust'->'flaggedFrames')), 0) AS flagged
+        FROM "Job" WHERE type = 'restore' AND status = 'succeeded' AND jsonb_typeof("metrics"->'trust') = 'object'
+          AND jsonb_typeof("metrics"->'trust'->'flaggedFrames') = 'array'
+        GROUP BY 1 ORDER BY 1`;
+
       const stats: JobStatistics = {
         byStatus,
         finished: finished.map((r) => ({ type: r.type, status: r.status, count: num(r.n) })),
         failures: failures.map((r) => ({ type: r.type, code: r.code ?? 'UNKNOWN', count: num(r.n) })),
         durations: histogramRows(durations, durationBounds, ['type', 'status']),
         restoreThroughput: histogramRows(throughput, throughputBounds, ['provider']),
+        trust: trust.map((r) => ({ model: r.model, reports: num(r.reports), unavailable: num(r.unavailable), frames: num(r.frames), flaggedFrames: num(r.flagged) })),
       };
       return stats;
     },

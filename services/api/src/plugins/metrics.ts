@@ -1,7 +1,8 @@
 /**
  * Prometheus metrics at /metrics. HTTP latency is measured in this process; queue depth is read from Redis
- * at scrape time; job durations, restore throughput and failures by error code are read from Postgres (the
- * authoritative record), so they are right however many workers and API replicas there are.
+ * at scrape time; job durations, restore throughput, failures by error code and the trust reports' flagged
+ * frames are read from Postgres (the authoritative record), so they are right however many workers and API
+ * replicas there are.
  */
 import fp from 'fastify-plugin';
 import type { FastifyInstance } from 'fastify';
@@ -44,6 +45,15 @@ export function renderJobStatistics(stats: JobStatistics): string {
       out.push(`${name}_count${labels(base)} ${r.count}`);
     }
   };
+  // From each succeeded restore's metrics.trust (the worker's record), so every API replica counts the same.
+  const trustCounter = (name: string, help: string, value: (r: JobStatistics['trust'][number]) => number) => {
+    out.push(`# HELP ${name} ${help}`);
+    out.push(`# TYPE ${name} counter`);
+    for (const r of stats.trust) out.push(`${name}${labels({ model: r.model })} ${value(r)}`);
+  };
+  trustCounter('pssr_restore_frames_flagged_total', "Restored frames flagged out of their model's calibrated range by the trust report, by model.", (r) => r.flaggedFrames);
+  trustCounter('pssr_restore_frames_checked_total', 'Restored frames the trust report checked, by model.', (r) => r.frames);
+  trustCounter('pssr_restore_reports_unavailable_total', 'Succeeded restores whose trust report could not be computed, by model.', (r) => r.unavailable);
   histogram('pssr_job_duration_seconds', 'Run time of finished jobs (started to finished), by type and status.', stats.durations, DURATION_BUCKETS);
   histogram('pssr_restore_megapixels_per_second', 'Output megapixels per second of succeeded restore jobs.', stats.restoreThroughput, MPS_BUCKETS);
   return out.join('\n') + '\n';
