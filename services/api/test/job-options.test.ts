@@ -74,9 +74,13 @@ test('a restore whose output would pass JOB_MAX_OUTPUT_BYTES is 413 JOB_OUTPUT_T
   assert.equal(res.statusCode, 413, res.body);
   const p = problem(res);
   assert.equal(p.code, 'JOB_OUTPUT_TOO_LARGE');
-  assert.match(p.detail, /65536 bytes, over this server's limit of 16384 per job \(JOB_MAX_OUTPUT_BYTES\)/);
+  assert.match(p.detail, /81920 bytes \(result 65536, trust maps 16384\), over this server's limit of 16384 per job \(JOB_MAX_OUTPUT_BYTES\)/);
   const afterCount = (await api.app.inject({ url: '/v1/jobs', headers: auth })).json().items.length as number;
   assert.equal(afterCount, before, 'no job was recorded');
   const fits = await submit({ type: 'restore', stackId: small, model: 'em' });
   assert.equal(fits.statusCode, 202, fits.body);
+  // With TTA the uncertainty map (float32 at output size) counts too.
+  const tta = await submit({ type: 'restore', stackId: small, model: 'em', options: { tta: true } });
+  assert.equal(tta.statusCode, 413, tta.body);
+  assert.match(problem(tta).detail, /with TTA\) would write 21504 bytes \(result 4096, trust maps 17408\)/);
 });

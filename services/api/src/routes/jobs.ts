@@ -88,12 +88,16 @@ function checkRestoreRequest(app: FastifyInstance, stack: StackRecord, model: Mo
   if (height * width > limits.maxFramePixels) {
     throw new ApiError(413, 'TIFF_TOO_LARGE', `Stack ${stack.id} has frames of ${width} x ${height} = ${width * height} pixels, over this server's limit of ${limits.maxFramePixels} (UPLOAD_MAX_FRAME_PIXELS) for restoring.`);
   }
-  const outBytes = frames * height * card.scale * width * card.scale * bytesPerSample(dtype);
+  const outPixels = frames * height * card.scale * width * card.scale;
+  const resultBytes = outPixels * bytesPerSample(dtype);
+  // The trust report's float32 maps: consistency at LR size, and with TTA the uncertainty at output size.
+  const mapBytes = 4 * frames * height * width + (tuning.tta ? 4 * outPixels : 0);
+  const outBytes = resultBytes + mapBytes;
   if (outBytes > limits.maxJobOutputBytes) {
     throw new ApiError(
       413,
       'JOB_OUTPUT_TOO_LARGE',
-      `Restoring stack ${stack.id} (${frames} frames of ${width} x ${height} ${dtype}) would write ${outBytes} bytes, over this server's limit of ${limits.maxJobOutputBytes} per job (JOB_MAX_OUTPUT_BYTES): restore fewer frames per job (split the stack) or ask an admin to raise the limit.`,
+      `Restoring stack ${stack.id} (${frames} frames of ${width} x ${height} ${dtype}${tuning.tta ? ', with TTA' : ''}) would write ${outBytes} bytes (result ${resultBytes}, trust maps ${mapBytes}), over this server's limit of ${limits.maxJobOutputBytes} per job (JOB_MAX_OUTPUT_BYTES): restore fewer frames per job (split the stack) or ask an admin to raise the limit.`,
     );
   }
 }
