@@ -21,7 +21,6 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
 COPY packages/cli/package.json packages/cli/
-COPY packages/report/package.json packages/report/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 RUN npm ci --ignore-scripts -w @pssr/db --include-workspace-root
@@ -47,7 +46,6 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
 COPY packages/cli/package.json packages/cli/
-COPY packages/report/package.json packages/report/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 # Only @pssr/api's dependency tree (+ the root's tsx); install scripts are not needed by any of them.

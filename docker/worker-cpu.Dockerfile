@@ -19,7 +19,6 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
 COPY packages/cli/package.json packages/cli/
-COPY packages/report/package.json packages/report/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 RUN npm ci --ignore-scripts -w @pssr/db --include-workspace-root
@@ -48,7 +47,6 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
 COPY packages/cli/package.json packages/cli/
-COPY packages/report/package.json packages/report/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 # onnxruntime-node ships its CPU libraries in the package; its install script (a CUDA download) stays off.
@@ -60,7 +58,6 @@ COPY packages/tiff/src packages/tiff/src
 COPY packages/models packages/models
 COPY packages/report/src packages/report/src
 COPY packages/inference/src packages/inference/src
-COPY packages/report/src packages/report/src
 COPY packages/storage/src packages/storage/src
 COPY packages/config/src packages/config/src
 COPY packages/queue/src packages/queue/src

@@ -26,7 +26,6 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
 COPY packages/cli/package.json packages/cli/
-COPY packages/report/package.json packages/report/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 RUN npm ci --ignore-scripts -w @pssr/db --include-workspace-root
@@ -51,7 +50,6 @@ COPY packages/queue/package.json packages/queue/
 COPY packages/db/package.json packages/db/
 COPY packages/trainer/package.json packages/trainer/
 COPY packages/cli/package.json packages/cli/
-COPY packages/report/package.json packages/report/
 COPY services/api/package.json services/api/
 COPY services/worker/package.json services/worker/
 RUN npm ci --omit=dev --ignore-scripts -w @pssr/worker --include-workspace-root && npm cache clean --force
@@ -97,7 +95,6 @@ COPY packages/tiff/src packages/tiff/src
 COPY packages/models packages/models
 COPY packages/report/src packages/report/src
 COPY packages/inference/src packages/inference/src
-COPY packages/report/src packages/report/src
 COPY packages/storage/src packages/storage/src
 COPY packages/config/src packages/config/src
 COPY packages/queue/src packages/queue/src

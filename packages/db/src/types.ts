@@ -328,7 +328,8 @@ export interface OutputReportInput {
 
 export interface JobReportRecord {
   jobId: string;
-  consistencyStackId: string;
+  /** null once the map stack was deleted (the report and preview stay). */
+  consistencyStackId: string | null;
   uncertaintyStackId: string | null;
   reportKey: string;
   previewKey: string;

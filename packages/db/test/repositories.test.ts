@@ -354,6 +354,10 @@ describe('jobs', () => {
     assert.equal(await db.jobs.report(job.id, labB.id), null, "another group does not see it");
     const maps = [(await db.stacks.get(cId, labA.id))!, (await db.stacks.get(uId, labA.id))!];
     assert.deepEqual(maps.map((m) => [m.status, m.dtype, m.height, m.userId]), [['ready', 'float32', 16, ana.id], ['ready', 'float32', 64, ana.id]]);
+    // A map stack can be deleted like any stack; the report stays without it.
+    assert.ok(await db.stacks.deleteUnused(cId, labA.id));
+    const kept = (await db.jobs.report(job.id, labA.id))!;
+    assert.deepEqual([kept.consistencyStackId, kept.uncertaintyStackId, kept.reportKey], [null, uId, report.reportKey]);
 
     // A canceled job records neither the maps nor the report.
     const { job: c } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });

@@ -1,10 +1,11 @@
 -- The trust report of a restore job (issue 8): its consistency and uncertainty map stacks and the stored
--- report.json and preview.png, one row per job, written with the job's success.
+-- report.json and preview.png, one row per job, written with the job's success. A deleted map stack leaves
+-- the report (its id becomes null).
 
 -- CreateTable
 CREATE TABLE "JobReport" (
     "jobId" UUID NOT NULL,
-    "consistencyStackId" UUID NOT NULL,
+    "consistencyStackId" UUID,
     "uncertaintyStackId" UUID,
     "reportKey" TEXT NOT NULL,
     "previewKey" TEXT NOT NULL,
@@ -23,7 +24,7 @@ CREATE UNIQUE INDEX "JobReport_uncertaintyStackId_key" ON "JobReport"("uncertain
 ALTER TABLE "JobReport" ADD CONSTRAINT "JobReport_jobId_fkey" FOREIGN KEY ("jobId") REFERENCES "Job"("id") ON DELETE CASCADE ON UPDATE CASCADE;
 
 -- AddForeignKey
-ALTER TABLE "JobReport" ADD CONSTRAINT "JobReport_consistencyStackId_fkey" FOREIGN KEY ("consistencyStackId") REFERENCES "Stack"("id") ON DELETE RESTRICT ON UPDATE CASCADE;
+ALTER TABLE "JobReport" ADD CONSTRAINT "JobReport_consistencyStackId_fkey" FOREIGN KEY ("consistencyStackId") REFERENCES "Stack"("id") ON DELETE SET NULL ON UPDATE CASCADE;
 
 -- AddForeignKey
 ALTER TABLE "JobReport" ADD CONSTRAINT "JobReport_uncertaintyStackId_fkey" FOREIGN KEY ("uncertaintyStackId") REFERENCES "Stack"("id") ON DELETE SET NULL ON UPDATE CASCADE;

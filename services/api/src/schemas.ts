@@ -198,7 +198,7 @@ export const JobReportSchema = Type.Object(
   {
     jobId: Uuid(),
     stacks: Type.Object({
-      consistency: Uuid('float32 stack, frames x LR height x LR width: |LR - restoration mapped back onto the LR grid|, input intensity units.'),
+      consistency: Nullable(Uuid('float32 stack, frames x LR height x LR width: |LR - restoration mapped back onto the LR grid|, input intensity units (null once deleted).')),
       uncertainty: Nullable(Uuid('float32 stack at output size: per-pixel standard deviation of the 8 TTA orientations (options.tta only).')),
     }),
     preview: Type.String({ description: 'Path of the preview PNG.' }),

@@ -112,7 +112,7 @@ test('a restore job of held-out EM: consistency stack, report.json and preview s
   const rec = (await tdb.db.jobs.report(done.id, groupId))!;
   assert.ok(rec, 'the report is recorded');
   assert.equal(rec.uncertaintyStackId, null, 'no uncertainty map without tta');
-  const cStack = (await tdb.db.stacks.get(rec.consistencyStackId, groupId))!;
+  const cStack = (await tdb.db.stacks.get(rec.consistencyStackId!, groupId))!;
   assert.deepEqual([cStack.status, cStack.frames, cStack.height, cStack.width, cStack.dtype, cStack.userId], ['ready', 2, 64, 64, 'float32', userId]);
   assert.equal(cStack.name, 'vnc-16-17.em-x4.consistency.tif');
   const map = await storedStack(cStack.storageKey);
