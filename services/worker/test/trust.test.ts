@@ -19,11 +19,11 @@ import { loadWorkerConfig } from '@pssr/config';
 import { startWorker, type RunningWorker } from '../src/index.js';
 import { TrustRecorder } from '../src/trust.js';
 import { dropRedisPrefix, freshDatabase, startTestS3, tempDir, testEnv, uniqueName, waitFor, type TestDatabase, type TestS3 } from '../../../test/e2e/support/env.js';
-import { bundledEm } from '../../../test/e2e/support/models.js';
+import { resolveModel } from '@pssr/models';
 import { putStack, submitJob } from '../../../test/e2e/support/records.js';
 import { makeEmStack } from '../../../test/e2e/support/stacks.js';
 
-const em = await bundledEm();
+const em = await resolveModel('em');
 const HELA = '/work/shared/datasets/fluo/hela-cells.tif';
 let tdb: TestDatabase;
 let s3: TestS3;
