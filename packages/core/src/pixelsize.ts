@@ -13,7 +13,7 @@ import type { ModelCard } from './modelcard.js';
 import { toDType } from './normalize.js';
 import type { FrameArray, FrameSink, FrameSource, PixelSize, StackInfo } from './types.js';
 
-import { PIXEL_SIZE_TOLERANCE, toNanometres } from './trust/pixelsize.js';
+import { PIXEL_SIZE_TOLERANCE, toNanometres, withinPixelRange } from './trust/pixelsize.js';
 
 export interface PixelSizeMatch {
   /** The input's LR pixel size and the model's, in nm, per axis. */
@@ -49,7 +49,7 @@ export function pixelSizeMatch(input: PixelSize | undefined, card: Pick<ModelCar
   if (!range || x === null || y === null) return null;
   const [lo, hi] = range;
   const single = !card.inputPixelSizeRange && card.inputPixelSize ? toNanometres(card.inputPixelSize.value, card.inputPixelSize.unit)! : undefined;
-  const target = (v: number) => (v >= lo && v <= hi ? v : single ?? (v < lo ? lo : hi));
+  const target = (v: number) => (withinPixelRange(v, lo, hi) ? v : single ?? (v < lo ? lo : hi));
   if (target(x) === x && target(y) === y) return null;
   const trainedFor = card.inputPixelSizeRange ? `${fmt(lo)}-${fmt(hi)} nm` : `${fmt(single!)} nm`;
   return { from: { x, y }, to: { x: target(x), y: target(y) }, trainedFor };

@@ -155,6 +155,8 @@ test('pixel size: units are converted, a difference above 25% warns, missing siz
   // a card with a trained range (em 2.0.0: 18.4-80 nm) accepts anything inside it
   const range = { min: 18.4, max: 80, unit: 'nm' };
   assert.equal(checkPixelSize(card, { x: 40, y: 40, unit: 'nm' }, 'em', range).status, 'ok');
+  // the range's end as a TIFF rational reads it back (18.39999997 nm) is inside
+  assert.equal(checkPixelSize(card, { x: 18.39999996829778, y: 18.39999996829778, unit: 'nm' }, 'em', range).status, 'ok');
   const coarse = checkPixelSize(card, { x: 0.1, y: 0.1, unit: 'um' }, 'em', range);
   assert.equal(coarse.status, 'mismatch');
   assert.match(coarse.message, /100 nm is outside the 18\.4-80 nm em was trained for/);

@@ -7,8 +7,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { assessFrame, summarize } from '@pssr/core';
-import type { FrameTrust, ModelCard, TrustCalibration } from '@pssr/core';
+import { assessFrame, summarize as summarizeValues } from '@pssr/core';
+import type { FrameTrust, ModelCard, StatSummary, TrustCalibration } from '@pssr/core';
 import { MemoryFrameSink, RestoreEngine } from '@pssr/inference';
 import type { Device } from '@pssr/inference';
 import { writeCardCalibration } from '@pssr/models';
@@ -54,7 +54,15 @@ export async function calibrate(engine: RestoreEngine, series: CalibrationSeries
       opts.onProgress?.(frames.length);
     }
   }
-  const pick = (f: (x: FrameTrust) => number | null) => frames.map(f).filter((v): v is number => v !== null);
+  // Each source's own 5th..95th percentile range stays inside the calibrated one, however many frames it
+  // has: pooled percentiles of 2 ssTEM sections and 125 FIB-SEM slices would describe FIB-SEM alone and
+  // flag clean ssTEM.
+  const labels = [...new Set(frames.map((f) => f.series))];
+  const pick = (f: (x: FrameTrust) => number | null) => {
+    const values = (label?: string) => frames.filter((x) => label === undefined || x.series === label).map(f).filter((v): v is number => v !== null);
+    return { all: values(), perSeries: labels.map((l) => values(l)).filter((v) => v.length > 0) };
+  };
+  const summarize = ({ all, perSeries }: ReturnType<typeof pick>) => summarizeAcross(all, perSeries);
   const calibration: TrustCalibration = {
     data: `${opts.data}; degraded with the card's recipe, seeds ${seeds.join(', ')}${tta ? ', restored with TTA' : ''}`,
     frames: frames.length,
@@ -124,4 +132,11 @@ export async function calibrateModel(model: ModelBundle, config: string | TrainC
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The pooled median, and the widest 5th/95th percentiles of any one series. */
+function summarizeAcross(all: number[], perSeries: number[][]): StatSummary {
+  const pooled = summarizeValues(all);
+  const each = perSeries.map(summarizeValues);
+  return { median: pooled.median, p05: Math.min(pooled.p05, ...each.map((e) => e.p05)), p95: Math.max(pooled.p95, ...each.map((e) => e.p95)) };
 }

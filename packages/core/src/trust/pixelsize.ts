@@ -22,6 +22,14 @@ export function toNanometres(value: number, unit: string): number | null {
 }
 
 /**
+ * Whether a pixel size lies in [lo, hi]. TIFF stores pixel sizes as rationals (18.4 nm reads back as
+ * 18.39999997), so the ends are widened by one part in a million.
+ */
+export function withinPixelRange(v: number, lo: number, hi: number): boolean {
+  return v >= lo * (1 - 1e-6) && v <= hi * (1 + 1e-6);
+}
+
+/**
  * Compares the LR file's pixel size (x; y when it differs more) with the card's expected input pixel size,
  * or with the range of pixel sizes it was trained for (card `inputPixelSizeRange`) when the card has one.
  */
@@ -42,7 +50,7 @@ export function checkPixelSize(
   const lo = range ? toNanometres(range.min, range.unit) : null;
   const hi = range ? toNanometres(range.max, range.unit) : null;
   if (lo !== null && hi !== null) {
-    const inside = [xNm, yNm].every((v) => v !== null && v >= lo && v <= hi);
+    const inside = [xNm, yNm].every((v) => v !== null && withinPixelRange(v, lo, hi));
     return inside
       ? { status: 'ok', cardNm, fileNm, ratio, message: `pixel size ${fmt(fileNm)} nm is within the ${fmt(lo)}-${fmt(hi)} nm ${modelName} was trained for` }
       : { status: 'mismatch', cardNm, fileNm, ratio, message: `the file's pixel size ${fmt(fileNm)} nm is outside the ${fmt(lo)}-${fmt(hi)} nm ${modelName} was trained for: structures appear at another scale than in training` };
