@@ -65,10 +65,9 @@ export function trackRoutes(app: FastifyInstance): (request: FastifyRequest, rep
 export function findNul(value: unknown, where: string, depth = 0): string | null {
   if (typeof value === 'string') return value.includes('\u0000') ? where : null;
   if (value === null || typeof value !== 'object' || depth > 32) return null;
-  // Only parsed JSON (plain objects and arrays): a raw upload's body is a stream, whose object graph
-  // (socket, server, every connection) must never be walked.
-  const proto: unknown = Object.getPrototypeOf(value);
-  if (!Array.isArray(value) && proto !== Object.prototype && proto !== null) return null;
+  // A raw upload's body is a stream (or bytes), not parsed text: its object graph (socket, server, every
+  // connection) must never be walked.
+  if (ArrayBuffer.isView(value) || typeof (value as { pipe?: unknown }).pipe === 'function') return null;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
       const hit = findNul(value[i], `${where}[${i}]`, depth + 1);
