@@ -81,9 +81,11 @@ test('SIGKILL mid-restore: no partial result; another worker takes the job over 
   assert.equal(done.status, 'succeeded', `${done.errorCode}: ${done.errorMessage}\n${second.output()}`);
   assert.ok(done.outputStackId);
   const stacks = (await svc.tdb.db.stacks.list(lab.groupId)).items;
-  assert.equal(stacks.length, 2, 'exactly one result stack');
+  // The input, the result and the result's consistency map (the trust report): nothing from the killed attempt.
+  assert.equal(stacks.length, 3, 'exactly one result stack and one consistency map');
+  assert.equal(stacks.filter((s) => s.name.endsWith('.consistency.tif')).length, 1, 'one consistency map');
   const out = stacks.find((s) => s.id === done.outputStackId)!;
   assert.deepEqual([out.frames, out.height, out.width], [6, 512, 512]);
   assert.ok(await svc.store.exists(out.storageKey));
-  assert.equal(await svc.store.deletePrefix(`results/${lab.groupId}/`), 1, 'one result object: the killed attempt stored nothing');
+  assert.equal(await svc.store.deletePrefix(`results/${lab.groupId}/`), 2, 'the result and its map: the killed attempt stored nothing');
 });
