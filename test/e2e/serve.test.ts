@@ -5,73 +5,26 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import net from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 import { createDb } from '@pssr/db';
-import { DATABASE_URL, REDIS_URL, dropRedisPrefix, tempDir, uniqueName, waitFor, withSchema } from './support/env.js';
+import { waitFor } from './support/env.js';
+import { startServe, type ServeProcess } from './support/serve.js';
 import { api, followEvents } from './support/service.js';
 import { makeEmStack, makePatternStack } from './support/stacks.js';
 
-const SERVE = fileURLToPath(new URL('../../services/api/src/serve.ts', import.meta.url));
-let child: ChildProcess | null = null;
-let output = '';
-let schema: string;
-let prefix: string;
-let dir: { path: string; remove(): Promise<void> };
-
-async function freePort(): Promise<number> {
-  const srv = net.createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
+let svc: ServeProcess;
 
 before(async () => {
-  schema = uniqueName('serve');
-  prefix = uniqueName('serve');
-  dir = await tempDir('serve');
+  svc = await startServe('serve');
 });
 after(async () => {
-  if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  const client = new pg.Client({ connectionString: DATABASE_URL });
-  await client.connect();
-  await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
-  await client.end();
-  await dropRedisPrefix(prefix);
-  await dir.remove();
+  await svc?.close();
 });
 
 test('npm run serve: migrates, serves, restores; SIGTERM drains the API and lets the worker finish', async () => {
-  const port = await freePort();
-  const databaseUrl = withSchema(DATABASE_URL, schema);
-  child = spawn(process.execPath, ['--import', 'tsx', SERVE], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      DATABASE_URL: databaseUrl,
-      REDIS_URL,
-      QUEUE_PREFIX: prefix,
-      PSSR_DATA_DIR: join(dir.path, 'data'),
-      UPLOAD_TMP_DIR: join(dir.path, 'spool'),
-      WORKER_TMP_DIR: join(dir.path, 'worker'),
-      WORKER_DEVICE: 'cpu',
-      WORKER_THREADS: '1',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child!.on('exit', (code) => resolve(code)));
-  const base = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${base}/ready`).catch(() => null))?.status === 200, { timeoutMs: 90_000, intervalMs: 300, what: `serve to be ready\n${output}` });
-  assert.match(output, /database schema up to date \(\d+ applied/);
+  const { base, databaseUrl, dir, exited, child } = svc;
+  assert.match(svc.output(), /database schema up to date \(\d+ applied/);
 
   const db = createDb(databaseUrl, { poolSize: 1 });
   let auth: { authorization: string };
@@ -101,13 +54,13 @@ test('npm run serve: migrates, serves, restores; SIGTERM drains the API and lets
   const events = await followEvents(base, auth, job2.json.id, (e) => {
     if (!signalled && e.event === 'progress' && e.data.progress > 0.03) {
       signalled = true;
-      child!.kill('SIGTERM');
+      child.kill('SIGTERM');
     }
   });
   assert.ok(signalled, 'SIGTERM was sent while the job ran');
   assert.notEqual(events.at(-1)?.event, 'done', 'the draining API ended the event stream');
   const code = await exited;
-  assert.equal(code, 0, output);
+  assert.equal(code, 0, svc.output());
   const check = createDb(databaseUrl, { poolSize: 1 });
   try {
     const finished = await check.jobs.get(job2.json.id);
