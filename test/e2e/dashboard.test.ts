@@ -3,7 +3,7 @@
  * API and worker (real Postgres, Redis, and s3rver with browser CORS so parts go straight to S3): sign in with
  * a key, upload the bundled example, see a bad file refused with the server's message, submit a restore,
  * watch it finish live in a jobs list opened beforehand (one change stream, no reload), open its page,
- * download the result and compare it byte for byte with the API's, see the trust report when the API has one,
+ * download the result and compare it byte for byte with the API's, read its trust report (and a flagged one's reasons),
  * sign out (the session dies server-side), and a second group sees none of it.
  */
 import { after, before, test } from 'node:test';
@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startService, type TestService } from './support/service.js';
 import { launchBrowser } from './support/browser.js';
-import { makePatternStack } from './support/stacks.js';
+import { makeFluoLrStack, makePatternStack } from './support/stacks.js';
 
 /** The bundled em model's version, as the jobs list shows it (model@version). */
 const emVersion = (JSON.parse(await readFile(fileURLToPath(new URL('../../packages/models/em/model.json', import.meta.url)), 'utf8')) as { version: string }).version;
@@ -111,16 +111,34 @@ test('sign in, upload, restore live, download byte for byte; a second group sees
   assert.ok(viaApi.length > 1_000_000, 'the result is a 4x stack');
   assert.ok(viaBrowser.equals(viaApi), 'the browser download equals the API bytes');
 
-  // The trust report panel shows when the API has one, and is absent otherwise.
-  const report = await fetch(`${svc.base}/v1/jobs/${jobId}/report`, { headers: { authorization: a.authorization } });
-  if (report.status === 200) {
-    await page.getByRole('heading', { name: 'Trust report' }).waitFor();
-    const loaded = await page.getByRole('img', { name: /Preview/ }).evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).complete && (img as unknown as { naturalWidth: number }).naturalWidth > 0);
-    assert.ok(loaded, 'the preview image loaded');
-  } else {
-    assert.equal(report.status, 404);
-    assert.equal(await page.getByRole('heading', { name: 'Trust report' }).count(), 0);
-  }
+  // The trust panel: the verdict, a row of numbers per frame and the preview (held-out EM: nothing flagged).
+  const trust = page.getByTestId('trust');
+  await trust.getByTestId('trust-verdict').filter({ hasText: /3 frames checked, none flagged/ }).waitFor({ timeout: 30_000 });
+  await trust.locator('tr[data-frame]').nth(2).waitFor();
+  const rows = await trust.locator('tr[data-frame]').allInnerTexts();
+  assert.equal(rows.length, 3);
+  for (const r of rows) assert.match(r, /^\d\s+[\d.e-]+\s+0\.9\d+\s+[\d.]+ → [\d.]+\s+—$/, `a frame row of numbers: ${JSON.stringify(r)}`);
+  const loaded = await trust.getByRole('img', { name: /Preview/ }).evaluate((img) => (img as unknown as { complete: boolean; naturalWidth: number }).complete && (img as unknown as { naturalWidth: number }).naturalWidth > 0);
+  assert.ok(loaded, 'the preview image loaded');
+
+  // A flagged restore (fluorescence through em, with TTA): the list marks it, its page says why, per frame.
+  const fluo = await makeFluoLrStack(svc.dir);
+  const up = await fetch(`${svc.base}/v1/stacks?name=hela.tif`, { method: 'POST', headers: { authorization: a.authorization, 'content-type': 'image/tiff' }, body: await readFile(fluo.path) });
+  const submitted = (await (await fetch(`${svc.base}/v1/jobs`, {
+    method: 'POST',
+    headers: { authorization: a.authorization, 'content-type': 'application/json' },
+    body: JSON.stringify({ type: 'restore', stackId: ((await up.json()) as { id: string }).id, model: 'em', options: { tta: true } }),
+  })).json()) as { id: string };
+  await page.goto(`${svc.base}/dashboard/#/jobs/${submitted.id}`);
+  await page.getByTestId('job-status').filter({ hasText: 'succeeded' }).waitFor({ timeout: 300_000 });
+  await page.getByTestId('trust-verdict').filter({ hasText: /FLAGGED 1 of 1 frame/ }).waitFor({ timeout: 30_000 });
+  const flaggedRow = page.locator('tr.flagged[data-frame="0"]');
+  await flaggedRow.waitFor();
+  assert.match(await flaggedRow.innerText(), /the input may not be the kind of data em was trained on/);
+  assert.equal(await page.getByRole('columnheader', { name: 'Uncertainty' }).count(), 1, 'TTA adds the uncertainty column');
+  await page.goto(`${svc.base}/dashboard/#/jobs`);
+  await page.locator(`tr[data-job="${submitted.id}"] .flag-badge`).waitFor();
+  assert.equal(await page.locator(`tr[data-job="${jobId}"] .flag-badge`).count(), 0, 'the clean restore is not marked');
 
   // Signing out kills the session server-side: the old cookie no longer authenticates.
   await page.getByRole('button', { name: 'Sign out' }).click();

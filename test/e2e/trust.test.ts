@@ -7,13 +7,10 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { degradationSpec } from '@pssr/core';
-import { degradedSource } from '@pssr/report';
-import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
+import { openTiffStack } from '@pssr/tiff';
 import { api, followEvents, startService, type TestService } from './support/service.js';
-import { makeEmStack } from './support/stacks.js';
+import { makeEmStack, makeFluoLrStack } from './support/stacks.js';
 
-const HELA = '/work/shared/datasets/fluo/hela-cells.tif';
 let svc: TestService;
 let labA: { authorization: string; groupId: string };
 let labB: { authorization: string; groupId: string };
@@ -76,19 +73,26 @@ test('a restore of held-out EM: the report, its consistency stack and the previe
     const other = await api(svc.base, labB, 'GET', path);
     assert.equal(other.status, 404, `${path} is not visible to another group`);
   }
+
+  // Deleting the result deletes the report that describes it; its map stacks stay, as stacks of their own.
+  const keys = (await svc.tdb.db.jobs.report(done.id))!;
+  assert.ok(await svc.store.exists(keys.reportKey));
+  assert.equal((await api(svc.base, labA, 'DELETE', `/v1/stacks/${done.outputStackId}`)).status, 204);
+  assert.equal(await svc.tdb.db.jobs.report(done.id), null);
+  for (const key of [keys.reportKey, keys.previewKey]) assert.equal(await svc.store.exists(key), false, `${key} was deleted`);
+  const gone = await api(svc.base, labA, 'GET', done.trust.report);
+  assert.equal(gone.status, 404);
+  assert.equal(gone.json.code, 'REPORT_NOT_FOUND');
+  assert.match(gone.json.detail, /deleted with its result stack/);
+  const view = await api(svc.base, labA, 'GET', `/v1/jobs/${done.id}`);
+  assert.deepEqual([view.json.trust.report, view.json.trust.preview, view.json.trust.verdict], [null, null, done.trust.verdict]);
+  assert.equal((await api(svc.base, labA, 'GET', `/v1/stacks/${report.json.stacks.consistency}`)).status, 200);
 });
 
 test('fluorescence restored with em and tta: flagged, the uncertainty stack, and the flagged-frame counter increments', async () => {
   const before = flaggedCount(await scrape());
-  const src = await openTiffStack(HELA, { channel: 1 });
-  const lr = degradedSource(src, degradationSpec('fluo'), 7);
-  const frame = await lr.readFrame(0);
-  await src.close();
-  const path = join(svc.dir, 'hela-lr.tif');
-  const sink = await createTiffStackWriter(path, { ...lr.info, frames: 1 }, { overwrite: true });
-  await sink.writeFrame(frame);
-  await sink.commit();
-  const done = await restore(await upload(path, 'hela.tif'), { tta: true });
+  const lr = await makeFluoLrStack(svc.dir);
+  const done = await restore(await upload(lr.path, 'hela.tif'), { tta: true });
   assert.equal(done.options.tta, true);
   assert.equal(done.trust.flagged, true, done.trust.verdict);
   assert.deepEqual(done.trust.flaggedFrames, [0]);

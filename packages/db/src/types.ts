@@ -232,9 +232,11 @@ export interface StackRepository {
   activeJobs(id: string): Promise<string[]>;
   /**
    * Deletes the group's stack and its upload rows in one transaction, unless a queued or running job reads
-   * it: `{ inUse: jobIds }`. null when the group has no such stack. The caller deletes the stored object.
+   * it: `{ inUse: jobIds }`. null when the group has no such stack. When the stack is a restore's result,
+   * that job's trust report goes with it (its map stacks stay, as stacks of their own): `reportObjects` are
+   * the report.json and preview.png keys. The caller deletes the stored objects.
    */
-  deleteUnused(id: string, groupId: string): Promise<{ deleted: StackRecord } | { inUse: string[] } | null>;
+  deleteUnused(id: string, groupId: string): Promise<{ deleted: StackRecord; reportObjects: string[] } | { inUse: string[] } | null>;
   /** Stacks created before `before` that no queued or running job reads, oldest first (the retention sweep). */
   listExpired(before: Date, limit: number): Promise<StackRecord[]>;
 }

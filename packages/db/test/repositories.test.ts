@@ -355,9 +355,14 @@ describe('jobs', () => {
     const maps = [(await db.stacks.get(cId, labA.id))!, (await db.stacks.get(uId, labA.id))!];
     assert.deepEqual(maps.map((m) => [m.status, m.dtype, m.height, m.userId]), [['ready', 'float32', 16, ana.id], ['ready', 'float32', 64, ana.id]]);
     // A map stack can be deleted like any stack; the report stays without it.
-    assert.ok(await db.stacks.deleteUnused(cId, labA.id));
+    assert.deepEqual((await db.stacks.deleteUnused(cId, labA.id)) as { reportObjects: string[] }, { deleted: maps[0], reportObjects: [] });
     const kept = (await db.jobs.report(job.id, labA.id))!;
     assert.deepEqual([kept.consistencyStackId, kept.uncertaintyStackId, kept.reportKey], [null, uId, report.reportKey]);
+    // Deleting the result deletes its report: the caller gets the report's object keys to remove.
+    const result = (await db.stacks.deleteUnused(outId, labA.id)) as { reportObjects: string[] };
+    assert.deepEqual(result.reportObjects, [report.reportKey, report.previewKey]);
+    assert.equal(await db.jobs.report(job.id), null);
+    assert.equal((await db.stacks.get(uId, labA.id))?.status, 'ready', 'the uncertainty map stays, a stack of its own');
 
     // A canceled job records neither the maps nor the report.
     const { job: c } = await db.jobs.create({ type: 'restore', groupId: labA.id, userId: ana.id });

@@ -1,11 +1,16 @@
 /**
  * `npm run bench:trust`: evidence and cost of the trust report (issue 8 items 2, 7, 8), printed as numbers.
- * - TTA quality and the maps' tile-level Spearman correlation with the true error |restored - HR| on the em
- *   model's held-out ssTEM sections 16-19 (never trained on; they did choose its checkpoints);
- * - what the flags say on clean held-out EM, fluorescence restored with em and EM restored with fluo;
+ * The em model's splits (its card): trained on ssTEM sections 0..15 and FIB-SEM sample1 + sample3 z 0..89;
+ * checkpoint chosen on sections 16..17 and sample3 z 95..129; validation (never trained on, never chose a
+ * checkpoint) sections 18..19 and sample2, on which its trust statistics were also calibrated.
+ * - TTA quality and the maps' tile-level Spearman correlation with the true error |restored - HR| on the
+ *   validation split (calibration does not enter these numbers), next to a content-only baseline map (edge
+ *   strength of the restoration): the uncertainty map is worth something only where it beats that;
+ * - flags on clean EM that neither trained nor calibrated em (the checkpoint split), fluorescence restored with
+ *   em and EM restored with fluo;
  * - cost: the report's share of a CPU restore, and what --tta costs.
- * Options: --sections 16..19 (default), --crop N (HR px, default 1024 = whole sections), --tiles a,b,c (output px per
- * Spearman tile, default 16,32,64), --skip-evidence, --skip-cost.
+ * Options: --crop N (HR px, default 1024 = whole sections), --tiles a,b,c (output px per Spearman tile,
+ * default 16,32,64), --skip-evidence, --skip-cost.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -25,7 +30,6 @@ const opt = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);
   return i >= 0 ? args[i + 1]! : fallback;
 };
-const [first, last] = opt('sections', '16..19').split('..').map(Number) as [number, number];
 const crop = Number(opt('crop', '1024'));
 const tiles = opt('tiles', '16,32,64').split(',').map(Number);
 const SEED = 7; // a noise realisation used neither by the trainer (valSeed 0) nor by calibration (101, 202, 303)
@@ -74,51 +78,84 @@ function assess(model: ModelBundle, r: Restored, h: number, w: number): FrameTru
 const fmt = (x: number, d = 3) => x.toFixed(d);
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
+const range = (a: number, b: number) => Array.from({ length: b - a + 1 }, (_, k) => a + k);
+const section = (n: number) => `${DATA}em-sstem-vnc/stack1_${String(n).padStart(2, '0')}.tif`;
+
+/** HR frames of one source: ssTEM sections (one file each) or slices of one FIB-SEM volume. */
+async function readSource(src: { sections: number[] } | { volume: string; slices: number[] }): Promise<{ frames: FrameArray[]; height: number; width: number }> {
+  if ('volume' in src) return readHr(`${DATA}em-fibsem-medulla/${src.volume}.tif`, src.slices);
+  const parts = await Promise.all(src.sections.map((n) => readHr(section(n))));
+  return { frames: parts.map((p) => p.frames[0]!), height: parts[0]!.height, width: parts[0]!.width };
+}
+
+/** Sobel gradient magnitude: where the image has edges, a map any error predictor must beat. */
+function edgeStrength(img: ArrayLike<number>, H: number, W: number): Float32Array {
+  const out = new Float32Array(H * W);
+  for (let y = 1; y < H - 1; y++) {
+    for (let x = 1; x < W - 1; x++) {
+      const p = (dy: number, dx: number) => img[(y + dy) * W + x + dx]!;
+      const gx = p(-1, 1) + 2 * p(0, 1) + p(1, 1) - p(-1, -1) - 2 * p(0, -1) - p(1, -1);
+      const gy = p(1, -1) + 2 * p(1, 0) + p(1, 1) - p(-1, -1) - 2 * p(-1, 0) - p(-1, 1);
+      out[y * W + x] = Math.hypot(gx, gy);
+    }
+  }
+  return out;
+}
+
+const flagLine = (stats: FrameTrust[]) => {
+  const kinds = [...new Set(stats.flatMap((s) => s.flags.map((f) => f.kind)))];
+  return `${stats.filter((s) => s.flags.length > 0).length} of ${stats.length} frames flagged${kinds.length ? ` (${kinds.join(', ')})` : ''}`;
+};
+
 async function evidence(): Promise<void> {
   const em = await resolveModel('em');
   const fluo = await resolveModel('fluo');
-  const paths = Array.from({ length: last - first + 1 }, (_, k) => `${DATA}em-sstem-vnc/stack1_${String(first + k).padStart(2, '0')}.tif`);
-  const hrs = await Promise.all(paths.map((p) => readHr(p)));
-  const { height: H, width: W } = hrs[0]!;
-  const hr = hrs.map((x) => x.frames[0]!);
-  console.log(`em model, ssTEM sections ${first}..${last} (held out; chose em's checkpoints), ${W}x${H} HR, noise seed ${SEED}`);
-  const plain = await restore(em, hr, H, W, false);
-  const tta = await restore(em, hr, H, W, true);
-  // PSNR/SSIM as CONTRACTS: data_range = max - min of the HR frame.
-  const quality = (r: Restored) => {
-    const range = (i: number) => { const m = minMax(hr[i]!); return m.max - m.min; };
-    return {
-      psnr: mean(r.frames.map((f, i) => psnr(hr[i]!, f.output, range(i)))),
-      ssim: mean(r.frames.map((f, i) => ssim(hr[i]!, f.output, H, W, range(i)))),
-    };
-  };
-  const qp = quality(plain);
-  const qt = quality(tta);
-  console.log(`  quality: plain PSNR ${fmt(qp.psnr)} dB SSIM ${fmt(qp.ssim, 4)} | TTA PSNR ${fmt(qt.psnr)} dB SSIM ${fmt(qt.ssim, 4)} | TTA - plain ${fmt(qt.psnr - qp.psnr)} dB, ${fmt(qt.ssim - qp.ssim, 4)} SSIM`);
-  const stats = assess(em, tta, H / 4, W / 4);
-  for (const tile of tiles) {
-    const rhoU: number[] = [];
-    const rhoC: number[] = [];
-    for (let i = 0; i < hr.length; i++) {
-      const f = tta.frames[i]!;
-      const err = absoluteError(f.output, hr[i]!);
-      rhoU.push(tileSpearman(f.uncertainty!, err, H, W, tile));
-      const res = assessFrame({ index: i, lr: f.input, restored: f.output, height: H / 4, width: W / 4 }, em.card, null).residual;
-      rhoC.push(tileSpearman(res, err, H, W, tile, 4));
+  const range01 = (hr: FrameArray) => { const m = minMax(hr); return m.max - m.min; };
+  console.log(`em model, noise seed ${SEED}; Spearman over tiles of ${tiles.join(', ')} output px, mean over frames`);
+  const validation = [
+    { name: 'ssTEM sections 18..19', src: { sections: [18, 19] } },
+    { name: 'FIB-SEM sample2 (125 slices)', src: { volume: 'sample2', slices: range(0, 124) } },
+  ];
+  console.log('validation split (never trained on, never chose a checkpoint):');
+  for (const v of validation) {
+    const { frames: hr, height: H, width: W } = await readSource(v.src);
+    const plain = await restore(em, hr, H, W, false);
+    const tta = await restore(em, hr, H, W, true);
+    // PSNR/SSIM as CONTRACTS: data_range = max - min of the HR frame.
+    const quality = (r: Restored) => ({
+      psnr: mean(r.frames.map((f, i) => psnr(hr[i]!, f.output, range01(hr[i]!)))),
+      ssim: mean(r.frames.map((f, i) => ssim(hr[i]!, f.output, H, W, range01(hr[i]!)))),
+    });
+    const qp = quality(plain);
+    const qt = quality(tta);
+    console.log(`  ${v.name}, ${W}x${H} HR: plain PSNR ${fmt(qp.psnr)} dB SSIM ${fmt(qp.ssim, 4)} | TTA PSNR ${fmt(qt.psnr)} dB SSIM ${fmt(qt.ssim, 4)} | TTA - plain ${fmt(qt.psnr - qp.psnr)} dB, ${fmt(qt.ssim - qp.ssim, 4)} SSIM`);
+    for (const tile of tiles.filter((t) => Math.floor(H / t) * Math.floor(W / t) >= 16)) {
+      const rho = { uncertainty: [] as number[], consistency: [] as number[], edges: [] as number[] };
+      tta.frames.forEach((f, i) => {
+        const err = absoluteError(f.output, hr[i]!);
+        rho.uncertainty.push(tileSpearman(f.uncertainty!, err, H, W, tile));
+        const res = assessFrame({ index: i, lr: f.input, restored: f.output, height: H / 4, width: W / 4 }, em.card, null).residual;
+        rho.consistency.push(tileSpearman(res, err, H, W, tile, 4));
+        rho.edges.push(tileSpearman(edgeStrength(f.output, H, W), err, H, W, tile));
+      });
+      console.log(`    tiles ${tile}x${tile} (${Math.floor(H / tile) * Math.floor(W / tile)} per frame): uncertainty ${fmt(mean(rho.uncertainty))}, consistency ${fmt(mean(rho.consistency))}, edge-strength baseline ${fmt(mean(rho.edges))}`);
     }
-    console.log(`  Spearman with |restored - HR| over tiles of ${tile}x${tile} output px, per section: uncertainty ${rhoU.map((r) => fmt(r)).join(' ')} (mean ${fmt(mean(rhoU))}); consistency ${rhoC.map((r) => fmt(r)).join(' ')} (mean ${fmt(mean(rhoC))})`);
   }
-  console.log(`  flags on clean held-out EM with em: ${stats.filter((s) => s.flags.length > 0).length} of ${stats.length} frames flagged${stats.flatMap((s) => s.flags).map((f) => ` [${f.kind}: ${f.reason}]`).join('')}`);
 
-  // Out of distribution: fluorescence restored with em, EM restored with fluo.
+  console.log('clean EM that trained neither em nor its calibration (the checkpoint split), with TTA:');
+  for (const v of [{ name: 'ssTEM sections 16..17', src: { sections: [16, 17] } }, { name: 'FIB-SEM sample3 z 95..129', src: { volume: 'sample3', slices: range(95, 129) } }]) {
+    const { frames: hr, height: H, width: W } = await readSource(v.src);
+    console.log(`  ${v.name}: ${flagLine(assess(em, await restore(em, hr, H, W, true), H / 4, W / 4))}`);
+  }
+
+  console.log('out of distribution, with TTA:');
   const hela = await readHr(`${DATA}fluo/hela-cells.tif`, [0], 1);
   const mito = await readHr(`${DATA}fluo/mitocheck/T24.tif`);
   for (const [name, x] of [['hela-cells ch1', hela], ['mitocheck T24', mito]] as const) {
-    const s = assess(em, await restore(em, x.frames, x.height, x.width, true), x.height / 4, x.width / 4);
-    console.log(`  fluorescence ${name} with em: ${s.filter((f) => f.flags.length > 0).length} of ${s.length} flagged: ${s.flatMap((f) => f.flags.map((g) => g.kind)).join(', ') || 'none'}`);
+    console.log(`  fluorescence ${name} with em: ${flagLine(assess(em, await restore(em, x.frames, x.height, x.width, true), x.height / 4, x.width / 4))}`);
   }
-  const emFluo = assess(fluo, await restore(fluo, hr, H, W, true), H / 4, W / 4);
-  console.log(`  EM sections with fluo: ${emFluo.filter((f) => f.flags.length > 0).length} of ${emFluo.length} flagged: ${[...new Set(emFluo.flatMap((f) => f.flags.map((g) => g.kind)))].join(', ') || 'none'}`);
+  const emHr = await readSource({ sections: [18, 19] });
+  console.log(`  EM sections 18..19 with fluo: ${flagLine(assess(fluo, await restore(fluo, emHr.frames, emHr.height, emHr.width, true), emHr.height / 4, emHr.width / 4))}`);
 }
 
 async function cost(): Promise<void> {

@@ -1,6 +1,6 @@
 /**
  * Stored data has a lifecycle: a per-group storage quota (GROUP_STORAGE_QUOTA), deletion of a stack with its
- * object (refused while a queued or running job reads it), and a retention sweep (STACK_RETENTION_DAYS) that
+ * object and, for a restore's result, its trust report (refused while a queued or running job reads it), and a retention sweep (STACK_RETENTION_DAYS) that
  * deletes stacks older than that no job needs. Each replica may run the sweep: deletion is one transaction
  * per stack, so two sweeps never delete a stack twice.
  */
@@ -30,10 +30,15 @@ export async function ensureQuota(app: FastifyInstance, groupId: string, incomin
   }
 }
 
-/** Removes a stack's stored object and any unfinished multipart upload of it (best effort, logged). */
-async function removeObjects(app: FastifyInstance, stack: StackRecord, s3UploadIds: string[]): Promise<void> {
+/**
+ * Removes a stack's stored object, any unfinished multipart upload of it and the objects of the trust report
+ * that went with it (best effort, logged).
+ */
+async function removeObjects(app: FastifyInstance, stack: StackRecord, s3UploadIds: string[], reportObjects: string[]): Promise<void> {
   for (const id of s3UploadIds) await app.store.abortMultipartUpload(stack.storageKey, id).catch(() => undefined);
-  await app.store.delete(stack.storageKey).catch((err: unknown) => app.log.warn({ err, key: stack.storageKey }, 'could not delete a stack object'));
+  for (const key of [stack.storageKey, ...reportObjects]) {
+    await app.store.delete(key).catch((err: unknown) => app.log.warn({ err, key }, 'could not delete a stored object'));
+  }
 }
 
 /** Deletes a group's stack and its object; 409 STACK_IN_USE while a queued or running job reads it. */
@@ -44,7 +49,7 @@ export async function deleteStack(app: FastifyInstance, id: string, groupId: str
   if ('inUse' in result) {
     throw new ApiError(409, 'STACK_IN_USE', `Stack ${id} is read by ${result.inUse.length} queued or running job(s) (${result.inUse.join(', ')}); cancel them or wait until they finish.`, { jobs: result.inUse });
   }
-  await removeObjects(app, result.deleted, pendingUploads);
+  await removeObjects(app, result.deleted, pendingUploads, result.reportObjects);
   return result.deleted;
 }
 
@@ -59,7 +64,7 @@ export async function sweepExpiredStacks(app: FastifyInstance, retentionDays: nu
       const pendingUploads = (await app.db.uploads.listForStack(stack.id)).filter((u) => u.completedAt === null).map((u) => u.s3UploadId);
       const result = await app.db.stacks.deleteUnused(stack.id, stack.groupId);
       if (result && 'deleted' in result) {
-        await removeObjects(app, result.deleted, pendingUploads);
+        await removeObjects(app, result.deleted, pendingUploads, result.reportObjects);
         progress++;
       }
     }

@@ -53,7 +53,8 @@ export function jobView(j: JobRecord): JobView {
 export function trustView(j: JobRecord): JobTrustView | null {
   const trust = j.type === 'restore' && j.status === 'succeeded' ? parseRestoreTrust(j.metrics['trust']) : null;
   if (!trust) return null;
-  const ok = trust.status === 'ok';
+  // The report goes with the result stack it describes.
+  const ok = trust.status === 'ok' && j.outputStackId !== null;
   return { ...trust, report: ok ? `/v1/jobs/${j.id}/report` : null, preview: ok ? `/v1/jobs/${j.id}/preview.png` : null };
 }
 

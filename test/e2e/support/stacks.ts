@@ -5,9 +5,11 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { degrade, degradationSpec, type StackInfo } from '@pssr/core';
+import { degradedSource } from '@pssr/report';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
 
 export const EM_DIR = '/work/shared/datasets/em-sstem-vnc';
+const HELA = '/work/shared/datasets/fluo/hela-cells.tif';
 
 export interface EmTestStack {
   /** The LR stack (uint8, frames x lrSize x lrSize). */
@@ -59,6 +61,23 @@ export async function makeEmStack(dir: string, opts: { frames?: number; lrSize?:
 }
 
 /** A synthetic uint8 stack (deterministic pattern) of any size, for upload tests. */
+/**
+ * Fluorescence that the em model never saw: channel 1 of the HeLa image, degraded with the fluo recipe
+ * (seeded), one LR frame. em's trust report flags it out of distribution.
+ */
+export async function makeFluoLrStack(dir: string, name = 'hela-lr.tif'): Promise<{ path: string; info: StackInfo }> {
+  const src = await openTiffStack(HELA, { channel: 1 });
+  const lr = degradedSource(src, degradationSpec('fluo'), 7);
+  const frame = await lr.readFrame(0);
+  await src.close();
+  const path = join(dir, name);
+  const info = { ...lr.info, frames: 1 };
+  const sink = await createTiffStackWriter(path, info, { overwrite: true });
+  await sink.writeFrame(frame);
+  await sink.commit();
+  return { path, info };
+}
+
 export async function makePatternStack(path: string, frames: number, height: number, width: number): Promise<StackInfo> {
   const info: StackInfo = { frames, height, width, dtype: 'uint8', axis: 'T' };
   const sink = await createTiffStackWriter(path, info, { overwrite: true });

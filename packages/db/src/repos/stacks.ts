@@ -99,9 +99,13 @@ export function stackRepository(prisma: PrismaClient): StackRepository {
         const jobs = await tx.$queryRaw<{ id: string }[]>`${activeJobsOf(id)}`;
         if (jobs.length > 0) return { inUse: jobs.map((j) => j.id) };
         const row = await tx.stack.findUnique({ where: { id } });
+        // A trust report describes its job's result: it goes with it.
+        const reports = await tx.$queryRaw<{ reportKey: string; previewKey: string }[]>`
+          DELETE FROM "JobReport" r USING "Job" j WHERE r."jobId" = j.id AND j."outputStackId" = ${id}::uuid
+          RETURNING r."reportKey", r."previewKey"`;
         await tx.upload.deleteMany({ where: { stackId: id } });
         await tx.stack.delete({ where: { id } });
-        return row ? { deleted: toStack(row) } : null;
+        return row ? { deleted: toStack(row), reportObjects: reports.flatMap((r) => [r.reportKey, r.previewKey]) } : null;
       });
     },
 

@@ -28,6 +28,7 @@ async function reportOf(app: FastifyInstance, id: string, groupId: string): Prom
   const report = await app.db.jobs.report(id, groupId);
   if (report) return { job, report };
   const trust = parseRestoreTrust(job.metrics['trust']);
+  if (trust?.status === 'ok' && job.outputStackId === null) throw new ApiError(404, 'REPORT_NOT_FOUND', `Job ${id}'s trust report was deleted with its result stack.`);
   if (trust?.status === 'unavailable') throw new ApiError(404, 'REPORT_UNAVAILABLE', `Job ${id} has no trust report: ${trust.reason}.`);
   throw new ApiError(404, 'REPORT_NOT_FOUND', `Job ${id} finished before this service computed trust reports; restore its stack again to get one.`);
 }
@@ -44,7 +45,7 @@ export const reportRoutes: FastifyPluginAsyncTypebox = async (app) => {
           '(rse, rsp, local residual), SNR, TTA uncertainty (options.tta), out-of-distribution flags against the model ' +
           "card's calibration with plain reasons, and the summary; plus the ids of the consistency and uncertainty map " +
           'stacks (GET /v1/stacks/{id}/data). 404 REPORT_NOT_READY while the job runs, REPORT_NOT_FOUND for train jobs, ' +
-          'failed or canceled restores and restores from before reports, REPORT_UNAVAILABLE when the report failed (the reason says why).',
+          'failed or canceled restores, restores whose result stack was deleted (the report goes with it) and restores from before reports, REPORT_UNAVAILABLE when the report failed (the reason says why).',
         params: IdParams,
         response: { 200: JobReportSchema, ...problemResponses(404) },
       },

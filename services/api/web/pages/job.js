@@ -1,5 +1,5 @@
 // One job: status live from GET /v1/jobs/:id/events, timings, metrics, the error code and its message,
-// cancel, downloads, and the trust report + preview when the API has them (the panel hides on 404).
+// cancel, downloads, and the trust verdict with its report and preview.
 import { useEffect, useState } from 'preact/hooks';
 import { html } from 'htm/preact';
 import { api, optional } from '../api.js';
@@ -52,24 +52,43 @@ function Stack({ id, label }) {
   </span>`;
 }
 
+/** A correlation near 1 with enough digits to tell it from 1 (0.99986, not 1.000). */
+function nearOne(r) {
+  if (typeof r !== 'number' || !Number.isFinite(r)) return '—';
+  return r < 1 ? r.toFixed(Math.min(8, Math.max(3, Math.ceil(-Math.log10(1 - r)) + 1))) : r.toFixed(3);
+}
+
+const small = (v) => (typeof v === 'number' && Number.isFinite(v) ? v.toPrecision(2) : '—');
+
+// The verdict comes with the job (job.trust); the per-frame numbers and the preview from its report, while
+// the result stack it describes exists.
 function TrustReport({ job }) {
-  const [report, setReport] = useState(undefined);
+  const trust = job.trust;
+  const [report, setReport] = useState(null);
   const [preview, setPreview] = useState(true);
   useEffect(() => {
-    if (job.status !== 'succeeded') return;
-    optional(`/v1/jobs/${job.id}/report`).then(setReport, () => setReport(null));
-  }, [job.id, job.status]);
-  if (!report) return null;
-  const flagged = report.summary?.flagged ?? 0;
-  const frames = Array.isArray(report.frames) ? report.frames : [];
-  return html`<section class="card" aria-labelledby="trust-h">
+    if (trust && trust.report) optional(trust.report).then(setReport, () => setReport(null));
+  }, [job.id, trust && trust.report]);
+  if (!trust) return null;
+  const flagged = trust.flaggedFrames ?? [];
+  const frames = report && Array.isArray(report.frames) ? report.frames : [];
+  const warnings = (report && report.summary && report.summary.warnings) || [];
+  const tta = frames.some((f) => typeof f.uncertainty === 'number');
+  return html`<section class="card" aria-labelledby="trust-h" data-testid="trust">
     <h2 id="trust-h">Trust report</h2>
-    <p class=${flagged > 0 ? 'warn' : 'ok'}>${flagged > 0 ? `${flagged} frame${flagged === 1 ? '' : 's'} flagged for review` : 'No frame flagged'}${report.summary?.frames !== undefined ? ` of ${report.summary.frames}` : ''}.</p>
-    ${preview && html`<figure><img src=${`/v1/jobs/${job.id}/preview.png`} alt="Preview of the restored stack next to its input" onError=${() => setPreview(false)} /><figcaption>Preview</figcaption></figure>`}
+    <p class=${trust.status !== 'ok' || flagged.length > 0 ? 'warn' : 'ok'} data-testid="trust-verdict">${trust.status === 'ok' ? trust.verdict : `No trust report: ${trust.reason}`}</p>
+    ${warnings.length > 0 && html`<ul class="warn">${warnings.map((w) => html`<li>${w}</li>`)}</ul>`}
+    ${trust.status === 'ok' && !trust.report && html`<p>The report and its preview were deleted with the result stack.</p>`}
+    ${trust.preview && preview && html`<figure><img src=${trust.preview} alt="Preview: bilinear input, restoration and the trust maps of the centre frame" onError=${() => setPreview(false)} /><figcaption>Centre frame: bilinear input, restoration, consistency${tta ? ' and uncertainty' : ''} maps</figcaption></figure>`}
     ${frames.length > 0 && html`<div class="table-wrap"><table>
-      <caption class="sr-only">Per-frame quality</caption>
-      <thead><tr><th scope="col">Frame</th><th scope="col">RSE</th><th scope="col">RSP</th><th scope="col">SNR</th><th scope="col">Flags</th></tr></thead>
-      <tbody>${frames.map((f) => html`<tr class=${f.flags && f.flags.length ? 'flagged' : ''}><td>${f.index}</td><td>${num(f.rse, 3)}</td><td>${num(f.rsp, 3)}</td><td>${num(f.snr, 1)}</td><td>${(f.flags ?? []).join(', ') || '—'}</td></tr>`)}</tbody>
+      <caption class="sr-only">Per-frame trust statistics</caption>
+      <thead><tr><th scope="col">Frame</th><th scope="col">Residual (RSE)</th><th scope="col">Correlation (RSP)</th><th scope="col">SNR input → restored</th>${tta && html`<th scope="col">Uncertainty</th>`}<th scope="col">Flags</th></tr></thead>
+      <tbody>${frames.map((f) => html`<tr class=${f.flags && f.flags.length ? 'flagged' : ''} data-frame=${f.index}>
+        <td>${f.index}</td><td>${small(f.rse)}</td><td>${nearOne(f.rsp)}</td>
+        <td>${f.snr ? `${num(f.snr.bilinear, 1)} → ${num(f.snr.restored, 1)}` : '—'}</td>
+        ${tta && html`<td>${small(f.uncertainty)}</td>`}
+        <td>${f.flags && f.flags.length ? html`<ul class="flags">${f.flags.map((g) => html`<li><strong>${g.kind}</strong>: ${g.reason}</li>`)}</ul>` : '—'}</td>
+      </tr>`)}</tbody>
     </table></div>`}
   </section>`;
 }

@@ -97,7 +97,7 @@ export function JobsPage({ session }) {
           ${page.items.map((j) => html`<tr key=${j.id} data-job=${j.id}>
             <td><a href=${`#/jobs/${j.id}`}><code>${shortId(j.id)}</code></a>${j.options.name ? html` <span class="muted">${j.options.name}</span>` : ''}</td>
             <td>${j.type}</td>
-            <td><${Status} status=${j.status} />${j.error ? html` <code class="code">${j.error.code}</code>` : ''}</td>
+            <td><${Status} status=${j.status} />${j.error ? html` <code class="code">${j.error.code}</code>` : ''}${j.trust && j.trust.flagged ? html` <span class="flag-badge" title=${j.trust.verdict}>flagged</span>` : ''}</td>
             <td><${Progress} value=${j.progress} label=${`Progress of job ${shortId(j.id)}`} /></td>
             <td>${j.status === 'running' ? duration(eta(j)) : '—'}</td>
             <td>${modelName(j)}</td>
