@@ -1,6 +1,7 @@
 /**
- * End to end: a small CPU train job on HR EM crops registers a model version owned by the group; a restore
- * job then uses it by name; another group cannot see it. Also: canceling a running restore through the API.
+ * End to end: a small CPU train job on HR EM crops registers a model version owned by the group, its trust
+ * statistics calibrated on the held-out stack; a restore job then uses it by name and gets calibrated flags;
+ * another group cannot see it. Also: canceling a running restore through the API.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,6 +60,8 @@ test('a small CPU train job registers a model version that a restore job then us
   assert.equal(done.metrics.model.version, '1');
   assert.ok(done.metrics.export.maxAbsDiff <= done.metrics.export.tolerance);
   assert.ok(done.metrics.validation, 'validation metrics recorded');
+  // valFraction 0.5 holds out the bottom half of each single-image stack: 2 strips x 3 noise seeds.
+  assert.equal(done.metrics.calibration.frames, 6);
 
   const points = await api(svc.base, lab, 'GET', `/v1/jobs/${jobId}/points?name=loss`);
   assert.ok(points.json.items.length >= 1, 'loss curve recorded');
@@ -69,6 +72,10 @@ test('a small CPU train job registers a model version that a restore job then us
   assert.equal(model.json.versions[0].id, done.trainedModelId);
   assert.equal(model.json.versions[0].public, false);
   assert.equal(model.json.versions[0].card.modality, 'em');
+  const calibration = model.json.versions[0].card.calibration;
+  assert.equal(calibration.frames, 6);
+  assert.match(calibration.data, /restored with TTA/);
+  assert.ok(calibration.rse.p95 > 0 && calibration.uncertainty.p95 > 0, JSON.stringify(calibration));
   assert.equal((await api(svc.base, other, 'GET', '/v1/models/vnc-quick')).status, 404, 'private to the group');
 
   const lr = await makeEmStack(svc.dir, { frames: 1, lrSize: 48, name: 'lr-for-trained.tif' });
@@ -80,6 +87,8 @@ test('a small CPU train job registers a model version that a restore job then us
   const restored = (await followEvents(svc.base, lab, restore.json.id)).at(-1)!.data;
   assert.equal(restored.status, 'succeeded', JSON.stringify(restored.error));
   assert.equal(restored.metrics.model.name, 'vnc-quick');
+  const report = await api(svc.base, lab, 'GET', restored.trust.report);
+  assert.match(report.json.thresholds.source, /^vnc-quick card calibration \(6 frames/, 'flags come from the new calibration');
   const out = await api(svc.base, lab, 'GET', `/v1/stacks/${restored.outputStackId}`);
   assert.deepEqual([out.json.height, out.json.width], [192, 192]);
 });

@@ -140,6 +140,15 @@ export class RestoreEngine {
     return p;
   }
 
+  /**
+   * Frees the engines and sessions of a model (all devices): for models that are used once and deleted,
+   * like a freshly trained model's calibration in a long-running worker. A later load starts afresh.
+   */
+  static async unload(model: ModelBundle): Promise<void> {
+    for (const key of engines.keys()) if (key.startsWith(`${model.onnxPath}\0`)) engines.delete(key);
+    for (const path of [model.onnxPath, model.fp16Path]) if (path) await sessionHost.unload(path);
+  }
+
   private static async create(model: ModelBundle, device: Device, threads: number, precision: 'auto' | Precision): Promise<RestoreEngine> {
     validateTileSpec(model.card.tile, `${model.dir}/model.json tile`);
     // auto: fp16 only where CUDA loads; an explicit fp16 runs the variant on the CPU too (for checks).

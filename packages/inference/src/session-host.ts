@@ -101,6 +101,12 @@ class SessionHost {
     return p;
   }
 
+  /** Frees every session of a model file (after the runs already queued); a later load creates it anew. */
+  async unload(path: string): Promise<void> {
+    for (const key of this.loads.keys()) if (key.startsWith(`${path}\0`)) this.loads.delete(key);
+    if (this.worker) await this.request<void>({ type: 'unload', path });
+  }
+
   /** Runs one batch; `data` is transferred (unusable afterwards). */
   run(path: string, provider: Provider, data: Float32Array, dims: number[]): Promise<RunResult> {
     const buffer = data.buffer as ArrayBuffer;

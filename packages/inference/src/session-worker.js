@@ -14,7 +14,7 @@ const ort = require('onnxruntime-node');
 // failed CUDA probe under --device auto, which must fall back quietly).
 ort.env.logLevel = 'fatal';
 
-/** One session per model file and provider, for the life of the process (CUDA arenas are not returned). */
+/** One session per model file and provider, until unloaded (CUDA arenas are not returned). */
 const sessions = new Map();
 
 function cudaProviderPresent() {
@@ -107,10 +107,23 @@ async function runNow({ path, provider, data, dims }) {
   return { result: { data: owned, dims: out.dims, seconds, ranBatch: out.ranBatch }, transfer: [owned.buffer] };
 }
 
+/** Frees the sessions of a model file once the runs queued before this request have finished. */
+async function unload({ path }) {
+  await queue;
+  for (const [key, entry] of sessions) {
+    if (key.startsWith(`${path}\0`)) {
+      sessions.delete(key);
+      await entry.session.release();
+    }
+  }
+}
+
 parentPort.on('message', async (msg) => {
   try {
     if (msg.type === 'load') {
       parentPort.postMessage({ id: msg.id, ok: true, result: await load(msg) });
+    } else if (msg.type === 'unload') {
+      parentPort.postMessage({ id: msg.id, ok: true, result: await unload(msg) });
     } else if (msg.type === 'run') {
       const { result, transfer } = await run(msg);
       parentPort.postMessage({ id: msg.id, ok: true, result }, transfer);

@@ -238,6 +238,19 @@ test('an AbortSignal cancels between batches with CANCELED; the engine stays usa
   assert.equal(again.length, 6);
 });
 
+test('unload frees a model\'s session: the old engine can no longer run, a new load restores the same pixels', async () => {
+  const frames = [testImage(40, 40, 7)];
+  const before = await restoreFrames(singleModel, frames, floatInfo(40, 40));
+  const old = await RestoreEngine.load(singleModel, { device: 'cpu' });
+  await RestoreEngine.unload(singleModel);
+  const source = MemoryFrameSource.fromFrames(floatInfo(40, 40), frames);
+  await assert.rejects(old.restore(source, new MemoryFrameSink(old.outputInfo(source.info))), /no session for/);
+  const fresh = await RestoreEngine.load(singleModel, { device: 'cpu' });
+  assert.notEqual(fresh, old, 'a new engine');
+  const after = await restoreFrames(singleModel, frames, floatInfo(40, 40));
+  assert.deepEqual(after.frames, before.frames);
+});
+
 test('progress reports tiles, frames, throughput and an ETA', async () => {
   const engine = await RestoreEngine.load(singleModel, { device: 'cpu' });
   const source = MemoryFrameSource.fromFrames(floatInfo(40, 40), [testImage(40, 40, 1), testImage(40, 40, 2)]);

@@ -36,6 +36,8 @@ export interface CalibrateOptions {
   command: string;
   computedWith: string;
   onProgress?: (framesDone: number) => void;
+  /** Stops the calibration between tiles (CANCELED). */
+  signal?: AbortSignal;
 }
 
 export interface CalibrationResult {
@@ -50,7 +52,7 @@ export async function calibrate(engine: RestoreEngine, series: CalibrationSeries
   const frames: CalibrationResult['frames'] = [];
   for (const s of series) {
     for (const seed of seeds) {
-      for (const stats of await restoreAndAssess(engine, s.path, card, seed, tta)) frames.push({ ...stats, series: s.label, seed });
+      for (const stats of await restoreAndAssess(engine, s.path, card, seed, tta, opts.signal)) frames.push({ ...stats, series: s.label, seed });
       opts.onProgress?.(frames.length);
     }
   }
@@ -79,7 +81,7 @@ export async function calibrate(engine: RestoreEngine, series: CalibrationSeries
 }
 
 /** Degrades one HR stack with `seed`, restores it and assesses every frame (no flags: this is the yardstick). */
-async function restoreAndAssess(engine: RestoreEngine, path: string, card: ModelCard, seed: number, tta: boolean): Promise<FrameTrust[]> {
+async function restoreAndAssess(engine: RestoreEngine, path: string, card: ModelCard, seed: number, tta: boolean, signal: AbortSignal | undefined): Promise<FrameTrust[]> {
   const hr = await openTiffStack(path);
   try {
     const lr = degradedSource(hr, card.degradation, seed);
@@ -88,6 +90,7 @@ async function restoreAndAssess(engine: RestoreEngine, path: string, card: Model
     const sink = new MemoryFrameSink(engine.outputInfo(lr.info), () => undefined);
     await engine.restore(lr, sink, {
       tta,
+      ...(signal ? { signal } : {}),
       onFrame: (f) => {
         out.push(assessFrame({ index: f.index, lr: f.input, restored: f.output, height, width, uncertainty: f.uncertainty }, card, null).stats);
       },
@@ -101,18 +104,23 @@ async function restoreAndAssess(engine: RestoreEngine, path: string, card: Model
 export interface CalibrateModelOptions {
   tta: boolean;
   device: Device;
+  /** onnxruntime CPU threads (0 or absent: its default). */
+  threads?: number;
   /** Recorded in the card: how to rerun this calibration, and what computed it. */
   command: string;
   computedWith: string;
   /** Python interpreter for the trainer's `valset` (default /usr/bin/python3). */
   python?: string;
+  /** Fraction of the calibration done, after each series and seed. */
+  onProgress?: (fraction: number) => void;
+  signal?: AbortSignal;
 }
 
 /**
  * Calibrates a model folder from the training config that made it (a file path or the config object):
  * the trainer lists its held-out validation series (`python3 -m pssr_trainer valset`, the same split
  * training used), they are degraded, restored and measured here, and the card gets `calibration`.
- * `pssr calibrate` and `pssr train` call this; so can the worker after a train job. Null (and the card
+ * `pssr calibrate`, `pssr train` and the worker's train jobs call this. Null (and the card
  * untouched) when the config holds out no validation data.
  */
 export async function calibrateModel(model: ModelBundle, config: string | TrainConfig, opts: CalibrateModelOptions): Promise<TrustCalibration | null> {
@@ -120,9 +128,12 @@ export async function calibrateModel(model: ModelBundle, config: string | TrainC
   try {
     const series = await exportValidationSet(config, dir, opts.python ? { python: opts.python } : {});
     if (series.length === 0) return null;
-    const engine = await RestoreEngine.load(model, { device: opts.device });
+    const engine = await RestoreEngine.load(model, { device: opts.device, ...(opts.threads ? { threads: opts.threads } : {}) });
+    const total = series.reduce((n, s) => n + s.frames, 0) * CALIBRATION_SEEDS.length;
     const { calibration } = await calibrate(engine, series.map((s) => ({ path: s.path, label: `${s.series} ${s.part}`.trim() })), {
       tta: opts.tta,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onProgress ? { onProgress: (done: number) => opts.onProgress!(Math.min(1, done / total)) } : {}),
       data: series.map((s) => `${s.series}${s.part ? ` ${s.part}` : ''} (${s.frames} frame${s.frames === 1 ? '' : 's'})`).join(', '),
       command: opts.command,
       computedWith: opts.computedWith,

@@ -1,15 +1,19 @@
 /**
  * The train processor: the group's HR stacks from storage -> the Python trainer (a subprocess, so the event
  * loop stays free for BullMQ's lock renewal) with loss and validation points written to Postgres as they
- * come -> export check through onnxruntime -> model files to the object store -> a new model version owned
- * by the group, usable by name in restore jobs.
+ * come -> export check through onnxruntime -> trust calibration on the held-out data (card `calibration`, as
+ * `pssr train` does) -> model files to the object store -> a new model version owned by the group, usable by
+ * name in restore jobs.
  */
 import { mkdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError } from '@pssr/core';
+import type { TrustCalibration } from '@pssr/core';
 import type { JobRecord, ModelRecord } from '@pssr/db';
-import { verifyExport } from '@pssr/inference';
+import { RestoreEngine, verifyExport } from '@pssr/inference';
+import { loadModelDir } from '@pssr/models';
 import { parseTrainOptions, type JobContext } from '@pssr/queue';
+import { calibrateModel } from '@pssr/report';
 import { runTraining, type TrainConfig, type TrainEvent } from '@pssr/trainer';
 import { CancelWatch, ProgressWriter, beginJob, downloadStack, type WorkerDeps } from './context.js';
 import { MODEL_FILES, WEIGHTS_FILE, materializeModel } from './models.js';
@@ -137,6 +141,8 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
   if (!(check.maxAbsDiff <= tolerance)) {
     throw new PssrError('TRAIN_FAILED', `The exported model differs from the trained network (max |diff| ${check.maxAbsDiff} > ${tolerance}).`, false);
   }
+  const calibration = await calibrateTrained(deps, job.id, config, result.out, cancel, progress);
+  if (cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
   progress.update(0.95);
   await progress.flush();
 
@@ -151,7 +157,7 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     await deps.store.deletePrefix(`${key}/`).catch(() => undefined);
     throw new PssrError('CANCELED', 'canceled');
   }
-  const card = result.card;
+  const card = calibration ? { ...result.card, calibration } : result.card;
   const model = await deps.db.models.registerTrained({
     groupId: job.groupId,
     name: opts.name,
@@ -167,6 +173,7 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     validation: (card as unknown as { validation?: unknown }).validation ?? lastValidation,
     lastValidation,
     export: { maxAbsDiff: check.maxAbsDiff, tolerance },
+    calibration: calibration ? { frames: calibration.frames, data: calibration.data } : null,
     inputSha256: inputShas,
     device: deps.config.device,
     workerHost: deps.config.workerHost,
@@ -187,4 +194,31 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     if (removed !== undefined) await deps.store.deletePrefix(`${key}/`).catch(() => undefined);
     log.info({ modelId: model.id, removed: removed !== undefined }, 'job was canceled after its model was registered; the model version was removed');
   } else log.info({ model: `${model.name}@${model.version}`, seconds: metrics.timings.totalSeconds }, 'training succeeded');
+}
+
+/**
+ * The new model's trust statistics on the job's own held-out data, so restores with it get
+ * out-of-distribution flags (issue 8). Null when the job held out no validation data. The model's session
+ * is freed afterwards: its files are deleted with the job's work folder.
+ */
+async function calibrateTrained(deps: WorkerDeps, jobId: string, config: TrainConfig, out: string, cancel: CancelWatch, progress: ProgressWriter): Promise<TrustCalibration | null> {
+  if (config.valFraction === 0) return null;
+  const model = await loadModelDir(out);
+  try {
+    return await calibrateModel(model, config, {
+      tta: true,
+      device: deps.config.device,
+      threads: deps.config.threads,
+      signal: cancel.signal,
+      onProgress: (fraction) => progress.update(0.92 + 0.03 * fraction),
+      command: `computed by train job ${jobId} on its held-out validation stacks`,
+      computedWith: `pssr worker on ${deps.config.workerHost}`,
+      ...(deps.config.python ? { python: deps.config.python } : {}),
+    });
+  } catch (err) {
+    if (err instanceof PssrError && err.code === 'CANCELED') return null;
+    throw err;
+  } finally {
+    await RestoreEngine.unload(model);
+  }
 }
