@@ -13,7 +13,7 @@ import type { ModelCard } from './modelcard.js';
 import { toDType } from './normalize.js';
 import type { FrameArray, FrameSink, FrameSource, PixelSize, StackInfo } from './types.js';
 
-import { PIXEL_SIZE_TOLERANCE, toNanometres, withinPixelRange } from './trust/pixelsize.js';
+import { toNanometres, trainedPixelRange, withinPixelRange } from './trust/pixelsize.js';
 
 export interface PixelSizeMatch {
   /** The input's LR pixel size and the model's, in nm, per axis. */
@@ -21,20 +21,6 @@ export interface PixelSizeMatch {
   to: { x: number; y: number };
   /** For messages: what the card says the model was trained for. */
   trainedFor: string;
-}
-
-/** The pixel sizes (nm) the card was trained for, as [min, max]; undefined when the card says nothing usable. */
-export function trainedPixelRange(card: Pick<ModelCard, 'inputPixelSize' | 'inputPixelSizeRange'>): [number, number] | undefined {
-  const r = card.inputPixelSizeRange;
-  if (r) {
-    const lo = toNanometres(r.min, r.unit);
-    const hi = toNanometres(r.max, r.unit);
-    if (lo !== null && hi !== null) return [lo, hi];
-  }
-  const p = card.inputPixelSize;
-  const v = p ? toNanometres(p.value, p.unit) : null;
-  // a single pixel size matches within the trust report's tolerance
-  return v === null ? undefined : [v * (1 - PIXEL_SIZE_TOLERANCE), v * (1 + PIXEL_SIZE_TOLERANCE)];
 }
 
 /**

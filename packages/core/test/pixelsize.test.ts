@@ -7,8 +7,8 @@ import {
   describePixelSizeMatch,
   pixelSizeMatch,
   resizeImage,
-  trainedPixelRange,
 } from '../src/pixelsize.js';
+import { trainedPixelRange } from '../src/trust/pixelsize.js';
 import type { FrameArray, FrameSink, FrameSource, StackInfo } from '../src/types.js';
 import { loadVectors, maxAbsDiff } from './helpers.js';
 

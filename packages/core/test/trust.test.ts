@@ -142,7 +142,7 @@ test('bilinearSnr equals snr of the whole bilinear upsampling, computed without 
 });
 
 test('pixel size: units are converted, a difference above 25% warns, missing sizes are unknown', () => {
-  const card = { value: 18.4, unit: 'nm' };
+  const card = { inputPixelSize: { value: 18.4, unit: 'nm' } };
   assert.equal(checkPixelSize(card, { x: 0.0184, y: 0.0184, unit: 'um' }, 'em').status, 'ok');
   assert.equal(checkPixelSize(card, { x: 0.0184, y: 0.0184, unit: 'micron' }, 'em').status, 'ok');
   const far = checkPixelSize(card, { x: 40, y: 40, unit: 'nm' }, 'em');
@@ -150,14 +150,14 @@ test('pixel size: units are converted, a difference above 25% warns, missing siz
   assert.match(far.message, /40 nm is 2\.17x the 18\.4 nm em was trained for/);
   assert.equal(checkPixelSize(card, { x: 22, y: 22, unit: 'nm' }, 'em').status, 'ok', '20% off is within tolerance');
   assert.equal(checkPixelSize(card, undefined, 'em').status, 'unknown');
-  assert.equal(checkPixelSize(null, { x: 1, y: 1, unit: 'um' }, 'fluo').status, 'unknown');
+  assert.equal(checkPixelSize({ inputPixelSize: null }, { x: 1, y: 1, unit: 'um' }, 'fluo').status, 'unknown');
   assert.equal(checkPixelSize(card, { x: 1, y: 1, unit: 'furlong' }, 'em').status, 'unknown');
   // a card with a trained range (em 2.0.0: 18.4-80 nm) accepts anything inside it
-  const range = { min: 18.4, max: 80, unit: 'nm' };
-  assert.equal(checkPixelSize(card, { x: 40, y: 40, unit: 'nm' }, 'em', range).status, 'ok');
+  const range = { ...card, inputPixelSizeRange: { min: 18.4, max: 80, unit: 'nm' } };
+  assert.equal(checkPixelSize(range, { x: 40, y: 40, unit: 'nm' }, 'em').status, 'ok');
   // the range's end as a TIFF rational reads it back (18.39999997 nm) is inside
-  assert.equal(checkPixelSize(card, { x: 18.39999996829778, y: 18.39999996829778, unit: 'nm' }, 'em', range).status, 'ok');
-  const coarse = checkPixelSize(card, { x: 0.1, y: 0.1, unit: 'um' }, 'em', range);
+  assert.equal(checkPixelSize(range, { x: 18.39999996829778, y: 18.39999996829778, unit: 'nm' }, 'em').status, 'ok');
+  const coarse = checkPixelSize(range, { x: 0.1, y: 0.1, unit: 'um' }, 'em');
   assert.equal(coarse.status, 'mismatch');
   assert.match(coarse.message, /100 nm is outside the 18\.4-80 nm em was trained for/);
 });

@@ -177,7 +177,7 @@ export class TrustReportWriter {
   private build(): TrustReport {
     const { input, model, tta } = this.opts;
     const card = model.card;
-    const pixelSize = checkPixelSize(card.inputPixelSize, input.pixelSize, model.name, card.inputPixelSizeRange);
+    const pixelSize = checkPixelSize(card, input.pixelSize, model.name);
     return {
       schema: REPORT_SCHEMA,
       createdAt: new Date().toISOString(),
