@@ -158,41 +158,50 @@ async function evidence(): Promise<void> {
   console.log(`  EM sections 18..19 with fluo: ${flagLine(assess(fluo, await restore(fluo, emHr.frames, emHr.height, emHr.width, true), emHr.height / 4, emHr.width / 4))}`);
 }
 
+/** Restore alone and restore + the whole report as the CLI writes it, best of 3 each, for stacks of `sizes` frames. */
 async function cost(): Promise<void> {
   const em = await resolveModel('em');
-  const { frames, height: H, width: W } = await readHr(`${DATA}em-sstem-vnc/stack1_19.tif`);
-  const stack = Array.from({ length: 4 }, () => frames[0]!);
+  const sections = await Promise.all(range(4, 19).map((n) => readHr(section(n))));
+  const { height: H, width: W } = sections[0]!;
   const engine = await RestoreEngine.load(em, { device: 'cpu' });
-  const src = degradedSource(MemoryFrameSource.fromFrames({ height: H, width: W, dtype: 'uint8', axis: 'Z' }, stack), em.card.degradation, SEED);
-  for (let i = 0; i < stack.length; i++) await src.readFrame(i); // degrade outside the timings
-  const sink = () => new MemoryFrameSink(engine.outputInfo(src.info), () => undefined);
-  await engine.restore(src, sink()); // warm-up
-  const dir = await mkdtemp(join(tmpdir(), 'pssr-bench-trust-'));
   // Wall time moves with the load of a shared machine; CPU time (all threads of this process) much less.
   const cpu = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1e6; };
-  const runs: { plain: number; report: number; plainCpu: number; reportCpu: number }[] = [];
+  const dir = await mkdtemp(join(tmpdir(), 'pssr-bench-trust-'));
+  console.log(`cost, em on CPU, ${W / 4}x${H / 4} -> ${W}x${H} frames (best of 3; wall / CPU seconds):`);
   try {
-    for (let k = 0; k < 3; k++) {
-      let c0 = cpu();
-      const plain = (await engine.restore(src, sink())).seconds;
-      const plainCpu = cpu() - c0;
-      // The whole report as the CLI writes it: statistics, consistency.tif, report.json, preview.png.
-      const t0 = performance.now();
-      c0 = cpu();
-      const writer = await TrustReportWriter.create(join(dir, `r${k}`), { model: em, input: src.info, tta: false });
-      await engine.restore(src, sink(), { onFrame: (f) => writer.addFrame(f).then(() => undefined) });
-      await writer.finish();
-      runs.push({ plain, plainCpu, report: (performance.now() - t0) / 1000, reportCpu: cpu() - c0 });
+    for (const frames of [1, 4, 16]) {
+      const src = degradedSource(MemoryFrameSource.fromFrames({ height: H, width: W, dtype: 'uint8', axis: 'Z' }, sections.slice(0, frames).map((x) => x.frames[0]!)), em.card.degradation, SEED);
+      for (let i = 0; i < frames; i++) await src.readFrame(i); // degrade outside the timings
+      const sink = () => new MemoryFrameSink(engine.outputInfo(src.info), () => undefined);
+      await engine.restore(src, sink()); // warm-up
+      const runs: { plain: number; report: number; plainCpu: number; reportCpu: number }[] = [];
+      for (let k = 0; k < 3; k++) {
+        let c0 = cpu();
+        let t0 = performance.now();
+        await engine.restore(src, sink());
+        const plain = (performance.now() - t0) / 1000;
+        const plainCpu = cpu() - c0;
+        // The whole report as the CLI writes it: statistics, consistency.tif, report.json, preview.png.
+        t0 = performance.now();
+        c0 = cpu();
+        const writer = await TrustReportWriter.create(join(dir, `r${frames}-${k}`), { model: em, input: src.info, tta: false });
+        await engine.restore(src, sink(), { onFrame: (f) => writer.addFrame(f).then(() => undefined) });
+        await writer.finish();
+        runs.push({ plain, plainCpu, report: (performance.now() - t0) / 1000, reportCpu: cpu() - c0 });
+      }
+      const best = (f: (r: (typeof runs)[number]) => number) => Math.min(...runs.map(f));
+      const [pw, pc, rw, rc] = [best((r) => r.plain), best((r) => r.plainCpu), best((r) => r.report), best((r) => r.reportCpu)];
+      console.log(`  ${String(frames).padStart(2)} frame${frames === 1 ? ' ' : 's'}: restore ${fmt(pw)} / ${fmt(pc)} s; with the report ${fmt(rw)} / ${fmt(rc)} s: +${fmt(100 * (rw / pw - 1), 1)}% wall, +${fmt(100 * (rc / pc - 1), 1)}% CPU`);
+      if (frames === 4) {
+        const t0 = performance.now();
+        await engine.restore(src, sink(), { tta: true });
+        const tta = (performance.now() - t0) / 1000;
+        console.log(`     --tta on these 4 frames: ${fmt(tta)} s wall (${fmt(tta / pw, 1)}x the plain restore)`);
+      }
     }
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
-  const best = (f: (r: (typeof runs)[number]) => number) => Math.min(...runs.map(f));
-  const plainBest = best((r) => r.plain);
-  const reportBest = best((r) => r.report);
-  console.log(`cost, em on CPU, ${stack.length} frames ${W / 4}x${H / 4} -> ${W}x${H} (best of 3): restore ${fmt(plainBest)} s wall / ${fmt(best((r) => r.plainCpu))} s CPU; restore + trust report ${fmt(reportBest)} s wall (+${fmt(100 * (reportBest / plainBest - 1), 1)}%) / ${fmt(best((r) => r.reportCpu))} s CPU (+${fmt(100 * (best((r) => r.reportCpu) / best((r) => r.plainCpu) - 1), 1)}%)`);
-  const tta = await engine.restore(src, sink(), { tta: true });
-  console.log(`  --tta: ${fmt(tta.seconds)} s (${fmt(tta.seconds / plainBest, 1)}x the plain restore)`);
 }
 
 if (!args.includes('--skip-evidence')) await evidence();

@@ -9,7 +9,7 @@ import { GlobalFonts, createCanvas } from '@napi-rs/canvas';
 import type { SKRSContext2D } from '@napi-rs/canvas';
 import { percentiles } from '@pssr/core';
 import type { FrameTrust } from '@pssr/core';
-import { colour } from './colormap.js';
+import { LUT_SIZE, lookup } from './colormap.js';
 import type { ColourScale } from './colormap.js';
 
 const FONT = 'DejaVu Sans';
@@ -87,18 +87,8 @@ function drawPanel(ctx: SKRSContext2D, p: PreviewPanel, x: number, y: number, pa
   // Colour the image at about display size (box-averaged), not at full size: a 1024x1024 output would
   // cost a million colour lookups for a 300-pixel panel.
   const shown = boxDownsample(p.data, p.height, p.width, Math.max(1, Math.floor(p.width / PANEL)));
-  const image = createCanvas(shown.width, shown.height);
-  const ictx = image.getContext('2d');
-  const pixels = ictx.createImageData(shown.width, shown.height);
   const span = range.max - range.min || 1;
-  for (let i = 0; i < shown.height * shown.width; i++) {
-    const [r, g, b] = colour(p.scale, (shown.data[i]! - range.min) / span);
-    pixels.data[4 * i] = r;
-    pixels.data[4 * i + 1] = g;
-    pixels.data[4 * i + 2] = b;
-    pixels.data[4 * i + 3] = 255;
-  }
-  ictx.putImageData(pixels, 0, 0);
+  const image = colourImage(shown.data, shown.height, shown.width, p.scale, (v) => (v - range.min) / span);
   const iy = y + TITLE;
   ctx.imageSmoothingEnabled = shown.width > PANEL;
   ctx.drawImage(image, x, iy, PANEL, panelH);
@@ -112,11 +102,8 @@ function drawPanel(ctx: SKRSContext2D, p: PreviewPanel, x: number, y: number, pa
   }
   // Colour bar with its range.
   const by = iy + panelH + 8;
-  for (let i = 0; i < PANEL; i++) {
-    const [r, g, b] = colour(p.scale, i / (PANEL - 1));
-    ctx.fillStyle = `rgb(${r},${g},${b})`;
-    ctx.fillRect(x + i, by, 1, BAR);
-  }
+  const ramp = Float32Array.from({ length: PANEL }, (_, i) => i / (PANEL - 1));
+  ctx.drawImage(colourImage(ramp, 1, PANEL, p.scale, (v) => v), x, by, PANEL, BAR);
   ctx.strokeStyle = '#888888';
   ctx.lineWidth = 1;
   ctx.strokeRect(x + 0.5, by + 0.5, PANEL - 1, BAR - 1);
@@ -126,6 +113,25 @@ function drawPanel(ctx: SKRSContext2D, p: PreviewPanel, x: number, y: number, pa
   const hi = `${formatValue(range.max)} ${p.unit}`.trim();
   ctx.fillText(lo, x, by + BAR + 14);
   ctx.fillText(hi, x + PANEL - ctx.measureText(hi).width, by + BAR + 14);
+}
+
+/** An h x w canvas of `data` coloured on `scale`, `unit` mapping a value to 0..1 (clamped). */
+function colourImage(data: ArrayLike<number>, h: number, w: number, scale: ColourScale, unit: (v: number) => number) {
+  const image = createCanvas(w, h);
+  const ictx = image.getContext('2d');
+  const pixels = ictx.createImageData(w, h);
+  const lut = lookup(scale);
+  const top = LUT_SIZE - 1;
+  for (let i = 0; i < h * w; i++) {
+    const u = unit(data[i]!);
+    const k = 3 * Math.round((u > 0 ? (u < 1 ? u : 1) : 0) * top);
+    pixels.data[4 * i] = lut[k]!;
+    pixels.data[4 * i + 1] = lut[k + 1]!;
+    pixels.data[4 * i + 2] = lut[k + 2]!;
+    pixels.data[4 * i + 3] = 255;
+  }
+  ictx.putImageData(pixels, 0, 0);
+  return image;
 }
 
 /** Mean over k x k blocks (partial blocks at the right/bottom dropped). */

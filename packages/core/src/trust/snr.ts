@@ -85,30 +85,54 @@ export function bilinearSnr(lr: ArrayLike<number>, height: number, width: number
   return sd > 0 ? (bilinearMax(lr, height, width) - mean) / sd : null;
 }
 
-/** Maximum of the bilinear 4x upsampling (pixel-centre geometry, edge clamp) of an h x w image. */
+/**
+ * Maximum of the bilinear 4x upsampling (pixel-centre geometry, edge clamp) of an h x w image. Every output
+ * pixel where it can peak lies next to one LR centre and gives that centre's value a weight of at least
+ * 0.875^2 (the rest goes to its neighbours, at most the image's maximum), so only centres whose value could
+ * beat the best found so far are visited: on real frames a handful, not the whole grid.
+ */
 function bilinearMax(lr: ArrayLike<number>, height: number, width: number): number {
-  const rows = candidateTaps(height);
-  const cols = candidateTaps(width);
-  let max = -Infinity;
-  for (const [r0, r1, ty] of rows) {
-    for (const [c0, c1, tx] of cols) {
-      const top = lr[r0 * width + c0]! * (1 - tx) + lr[r0 * width + c1]! * tx;
-      const bottom = lr[r1 * width + c0]! * (1 - tx) + lr[r1 * width + c1]! * tx;
-      const v = top * (1 - ty) + bottom * ty;
-      if (v > max) max = v;
+  const rows = tapsNear(height);
+  const cols = tapsNear(width);
+  const at = (i: number, j: number) => {
+    let max = -Infinity;
+    for (const [r0, r1, ty] of rows[i]!) {
+      for (const [c0, c1, tx] of cols[j]!) {
+        const top = lr[r0 * width + c0]! * (1 - tx) + lr[r0 * width + c1]! * tx;
+        const bottom = lr[r1 * width + c0]! * (1 - tx) + lr[r1 * width + c1]! * tx;
+        const v = top * (1 - ty) + bottom * ty;
+        if (v > max) max = v;
+      }
     }
+    return max;
+  };
+  let top = 0;
+  for (let p = 1; p < lr.length; p++) if (lr[p]! > lr[top]!) top = p;
+  const peak = lr[top]!;
+  let best = at(Math.floor(top / width), top % width);
+  const SELF = 0.875 * 0.875;
+  for (let p = 0; p < lr.length; p++) {
+    // The most a peak next to this centre can reach: SELF * its value + (1 - SELF) * the image maximum.
+    if (SELF * lr[p]! + (1 - SELF) * peak > best) best = Math.max(best, at(Math.floor(p / width), p % width));
   }
-  return max;
+  return best;
 }
 
-/** Taps (i0, i1, t) of the output pixels along an axis of n LR pixels where a bilinear image can peak. */
-function candidateTaps(n: number): [number, number, number][] {
+/**
+ * Per LR index k along an axis of n pixels: the taps (i0, i1, t) of the output pixels next to centre k where
+ * a bilinear image can peak (4k+1 and 4k+2, and the edge pixels 0 and 4n-1, which equal the edge values).
+ */
+function tapsNear(n: number): [number, number, number][][] {
   const m = 4 * n;
-  const js = new Set<number>([0, m - 1]);
-  for (let k = 0; k < n; k++) for (const j of [4 * k + 1, 4 * k + 2]) if (j < m) js.add(j);
-  return [...js].map((j) => {
+  const tap = (j: number): [number, number, number] => {
     const src = Math.max((j + 0.5) / 4 - 0.5, 0);
     const i0 = Math.floor(src);
     return [Math.min(i0, n - 1), Math.min(i0 + 1, n - 1), src - i0];
+  };
+  return Array.from({ length: n }, (_, k) => {
+    const js = [4 * k + 1, 4 * k + 2].filter((j) => j < m);
+    if (k === 0) js.push(0);
+    if (k === n - 1) js.push(m - 1);
+    return js.map(tap);
   });
 }
