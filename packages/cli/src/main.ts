@@ -77,6 +77,16 @@ function emaDecay(value: string): number {
 
 const deviceOption = () => new Option('--device <device>', 'where onnxruntime runs: CUDA when available (auto), or cpu / cuda').choices(['auto', 'cpu', 'cuda']).default('auto');
 
+/** What restore and evaluate share: how the engine tiles and batches, which channel, pixel-size matching. */
+function engineOptions(o: Record<string, unknown>) {
+  return {
+    ...(o.batch === undefined ? {} : { batch: o.batch as number }),
+    ...(o.tile === undefined ? {} : { tile: o.tile as number }),
+    ...(o.channel === undefined ? {} : { channel: o.channel as number }),
+    ...(o.matchPixelSize === true ? { matchPixelSize: true } : {}),
+  };
+}
+
 export function buildProgram(print: Print, config: CliConfig = loadCliConfig()): Command {
   const program = new Command('pssr')
     .description('PSSR: point-scanning super-resolution (Fang et al.): restore 4x undersampled microscopy stacks')
@@ -110,13 +120,10 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
           device: o.device as 'auto',
           force: o.force === true,
           compression: o.compression as 'none',
-          ...(o.batch === undefined ? {} : { batch: o.batch as number }),
-          ...(o.tile === undefined ? {} : { tile: o.tile as number }),
-          ...(o.channel === undefined ? {} : { channel: o.channel as number }),
+          ...engineOptions(o),
           ...(o.reference === undefined ? {} : { reference: o.reference as string }),
           ...(o.tta === true ? { tta: true } : {}),
           ...(o.report === undefined ? {} : { report: o.report as string }),
-          ...(o.matchPixelSize === true ? { matchPixelSize: true } : {}),
         },
         print,
       );
@@ -202,10 +209,7 @@ export function buildProgram(print: Print, config: CliConfig = loadCliConfig()):
           json: o.json === true,
           ...(o.degrade === undefined ? {} : { degrade: o.degrade as 'em' }),
           ...(o.frames === undefined ? {} : { frames: o.frames as string }),
-          ...(o.batch === undefined ? {} : { batch: o.batch as number }),
-          ...(o.tile === undefined ? {} : { tile: o.tile as number }),
-          ...(o.channel === undefined ? {} : { channel: o.channel as number }),
-          ...(o.matchPixelSize === true ? { matchPixelSize: true } : {}),
+          ...engineOptions(o),
         },
         print,
       );

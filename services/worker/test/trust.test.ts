@@ -18,9 +18,9 @@ import type { JobRecord, ModelRecord } from '@pssr/db';
 import { loadWorkerConfig } from '@pssr/config';
 import { startWorker, type RunningWorker } from '../src/index.js';
 import { TrustRecorder } from '../src/trust.js';
-import { dropRedisPrefix, freshDatabase, startTestS3, tempDir, testEnv, uniqueName, waitFor, type TestDatabase, type TestS3 } from '../../../test/e2e/support/env.js';
+import { dropRedisPrefix, freshDatabase, startTestS3, tempDir, testEnv, uniqueName, type TestDatabase, type TestS3 } from '../../../test/e2e/support/env.js';
 import { resolveModel } from '@pssr/models';
-import { putStack, submitJob } from '../../../test/e2e/support/records.js';
+import { finishedJob, putStack, submitJob } from '../../../test/e2e/support/records.js';
 import { makeEmStack } from '../../../test/e2e/support/stacks.js';
 
 const em = await resolveModel('em');
@@ -62,11 +62,7 @@ after(async () => {
   await dir?.remove();
 });
 
-const finished = (id: string) =>
-  waitFor(async () => {
-    const j = await tdb.db.jobs.get(id);
-    return j && ['succeeded', 'failed', 'canceled'].includes(j.status) ? j : undefined;
-  }, { timeoutMs: 180_000, intervalMs: 200, what: `job ${id} to finish` });
+const finished = (id: string) => finishedJob(tdb.db, id, 180_000);
 
 async function restore(path: string, name: string, options: Record<string, unknown> = {}): Promise<JobRecord> {
   const stack = await putStack(tdb.db, store, groupId, path, name);

@@ -24,7 +24,7 @@ import {
 } from '../../../test/e2e/support/env.js';
 import { startTcpProxy, type TcpProxy } from '../../../test/e2e/support/proxy.js';
 import { buildFixtures, registerModelDir, type Fixtures } from '../../../test/e2e/support/models.js';
-import { putStack, submitJob } from '../../../test/e2e/support/records.js';
+import { finishedJob, putStack, submitJob } from '../../../test/e2e/support/records.js';
 import { makeEmStack, makePatternStack } from '../../../test/e2e/support/stacks.js';
 import { compressedPage, zlibZeros } from '../../../packages/tiff/test/helpers/bombs.js';
 
@@ -73,11 +73,7 @@ after(async () => {
   await dir?.remove();
 });
 
-const finished = (id: string, timeoutMs = 60_000) =>
-  waitFor(async () => {
-    const j = await tdb.db.jobs.get(id);
-    return j && ['succeeded', 'failed', 'canceled'].includes(j.status) ? j : undefined;
-  }, { timeoutMs, intervalMs: 150, what: `job ${id} to finish` });
+const finished = (id: string, timeoutMs?: number) => finishedJob(tdb.db, id, timeoutMs);
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 

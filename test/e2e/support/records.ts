@@ -5,6 +5,7 @@ import type { Db, JobRecord, StackRecord } from '@pssr/db';
 import type { ObjectStore } from '@pssr/storage';
 import type { Producer } from '@pssr/queue';
 import { inspectTiff } from '@pssr/tiff';
+import { waitFor } from './env.js';
 
 /** Stores a TIFF as a ready stack of the group (as the API's upload does). */
 export async function putStack(db: Db, store: ObjectStore, groupId: string, path: string, name = 'stack.tif'): Promise<StackRecord> {
@@ -41,4 +42,12 @@ export async function submitJob(
   });
   await producer.enqueue(input.type, job.id, input.groupId);
   return job;
+}
+
+/** The job once it is succeeded, failed or canceled (polled). */
+export function finishedJob(db: Db, id: string, timeoutMs = 60_000): Promise<JobRecord> {
+  return waitFor(async () => {
+    const j = await db.jobs.get(id);
+    return j && ['succeeded', 'failed', 'canceled'].includes(j.status) ? j : undefined;
+  }, { timeoutMs, intervalMs: 150, what: `job ${id} to finish` });
 }

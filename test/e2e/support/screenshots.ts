@@ -37,7 +37,6 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 760 } });
   const page = await context.newPage();
   await page.goto(`${svc.base}/`);
-  await page.screenshot({ path: `${OUT}signin.png` });
   await page.getByLabel('API key').fill(ana.key);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('navigation', { name: 'Main' }).waitFor();
