@@ -136,6 +136,9 @@ test('sign in, upload, restore live, download byte for byte; a second group sees
   await flaggedRow.waitFor();
   assert.match(await flaggedRow.innerText(), /the input may not be the kind of data em was trained on/);
   assert.equal(await page.getByRole('columnheader', { name: 'Uncertainty' }).count(), 1, 'TTA adds the uncertainty column');
+  // Its maps download as stacks (float32 TIFFs for Fiji).
+  const [map] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download the uncertainty map' }).click()]);
+  assert.match(map.suggestedFilename(), /\.uncertainty\.tif$/);
   await page.goto(`${svc.base}/dashboard/#/jobs`);
   await page.locator(`tr[data-job="${submitted.id}"] .flag-badge`).waitFor();
   assert.equal(await page.locator(`tr[data-job="${jobId}"] .flag-badge`).count(), 0, 'the clean restore is not marked');

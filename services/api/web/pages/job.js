@@ -79,6 +79,10 @@ function TrustReport({ job }) {
     <p class=${trust.status !== 'ok' || flagged.length > 0 ? 'warn' : 'ok'} data-testid="trust-verdict">${trust.status === 'ok' ? trust.verdict : `No trust report: ${trust.reason}`}</p>
     ${warnings.length > 0 && html`<ul class="warn">${warnings.map((w) => html`<li>${w}</li>`)}</ul>`}
     ${trust.status === 'ok' && !trust.report && html`<p>The report and its preview were deleted with the result stack.</p>`}
+    ${report && report.stacks && html`<dl>
+      ${report.stacks.consistency && html`<${Row} label="Consistency map (LR grid)"><${Stack} id=${report.stacks.consistency} label="the consistency map" /></${Row}>`}
+      ${report.stacks.uncertainty && html`<${Row} label="Uncertainty map"><${Stack} id=${report.stacks.uncertainty} label="the uncertainty map" /></${Row}>`}
+    </dl>`}
     ${trust.preview && preview && html`<figure><img src=${trust.preview} alt="Preview: bilinear input, restoration and the trust maps of the centre frame" onError=${() => setPreview(false)} /><figcaption>Centre frame: bilinear input, restoration, consistency${tta ? ' and uncertainty' : ''} maps</figcaption></figure>`}
     ${frames.length > 0 && html`<div class="table-wrap"><table>
       <caption class="sr-only">Per-frame trust statistics</caption>
