@@ -141,7 +141,7 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
   if (!(check.maxAbsDiff <= tolerance)) {
     throw new PssrError('TRAIN_FAILED', `The exported model differs from the trained network (max |diff| ${check.maxAbsDiff} > ${tolerance}).`, false);
   }
-  const calibration = await calibrateTrained(deps, job.id, config, result.out, cancel, progress);
+  const { calibration, unavailable } = await calibrateTrained(deps, job.id, config, result.out, cancel, progress, log);
   if (cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
   progress.update(0.95);
   await progress.flush();
@@ -173,7 +173,7 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     validation: (card as unknown as { validation?: unknown }).validation ?? lastValidation,
     lastValidation,
     export: { maxAbsDiff: check.maxAbsDiff, tolerance },
-    calibration: calibration ? { frames: calibration.frames, data: calibration.data } : null,
+    calibration: calibration ? { frames: calibration.frames, data: calibration.data } : unavailable ? { status: 'unavailable', reason: unavailable } : null,
     inputSha256: inputShas,
     device: deps.config.device,
     workerHost: deps.config.workerHost,
@@ -198,14 +198,24 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
 
 /**
  * The new model's trust statistics on the job's own held-out data, so restores with it get
- * out-of-distribution flags (issue 8). Null when the job held out no validation data. The model's session
- * is freed afterwards: its files are deleted with the job's work folder.
+ * out-of-distribution flags (issue 8); null when the job held out no validation data. A calibration that
+ * fails does not fail the job: retrying would train again, and the model restores as well without it
+ * (its reports then say "no calibration"). The reason is logged and kept in the metrics. The model's
+ * session is freed afterwards: its files go with the job's work folder.
  */
-async function calibrateTrained(deps: WorkerDeps, jobId: string, config: TrainConfig, out: string, cancel: CancelWatch, progress: ProgressWriter): Promise<TrustCalibration | null> {
-  if (config.valFraction === 0) return null;
+export async function calibrateTrained(
+  deps: Pick<WorkerDeps, 'config'>,
+  jobId: string,
+  config: TrainConfig,
+  out: string,
+  cancel: Pick<CancelWatch, 'signal'>,
+  progress: Pick<ProgressWriter, 'update'>,
+  log: WorkerDeps['log'],
+): Promise<{ calibration: TrustCalibration | null; unavailable?: string }> {
+  if (config.valFraction === 0) return { calibration: null };
   const model = await loadModelDir(out);
   try {
-    return await calibrateModel(model, config, {
+    const calibration = await calibrateModel(model, config, {
       tta: true,
       device: deps.config.device,
       threads: deps.config.threads,
@@ -215,9 +225,12 @@ async function calibrateTrained(deps: WorkerDeps, jobId: string, config: TrainCo
       computedWith: `pssr worker on ${deps.config.workerHost}`,
       ...(deps.config.python ? { python: deps.config.python } : {}),
     });
+    return { calibration };
   } catch (err) {
-    if (err instanceof PssrError && err.code === 'CANCELED') return null;
-    throw err;
+    if (cancel.signal.aborted) return { calibration: null };
+    const reason = err instanceof PssrError ? err.message : 'internal error';
+    log.error({ err, jobId }, 'trust calibration of the trained model failed; registering it without one');
+    return { calibration: null, unavailable: reason };
   } finally {
     await RestoreEngine.unload(model);
   }
