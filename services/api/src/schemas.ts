@@ -174,7 +174,7 @@ export const JobSchema = Type.Object(
     options: JsonObject,
     metrics: Type.Object({}, {
       additionalProperties: true,
-      description: 'Restore: tiles, megapixelsPerSecond, provider, batchSize, model {name, version, sha256}, inputSha256, outputSha256, timings. Train: steps, validation.',
+      description: 'Restore: tiles, megapixelsPerSecond, provider, batchSize, model {name, version, sha256}, inputSha256, outputSha256, timings. Train: model, validation, export, calibration ({frames, data} of the new model\'s trust calibration; null when nothing was held out; {status: unavailable, reason} when it failed), timings.',
     }),
     error: Nullable(Type.Object({ code: Type.String(), message: Type.String() })),
     trust: Nullable(JobTrustSchema),
