@@ -62,6 +62,7 @@ test('a small CPU train job registers a model version that a restore job then us
   assert.ok(done.metrics.validation, 'validation metrics recorded');
   // valFraction 0.5 holds out the bottom half of each single-image stack: 2 strips x 3 noise seeds.
   assert.equal(done.metrics.calibration.frames, 6);
+  assert.ok(done.metrics.timings.calibrateSeconds > 0);
 
   const points = await api(svc.base, lab, 'GET', `/v1/jobs/${jobId}/points?name=loss`);
   assert.ok(points.json.items.length >= 1, 'loss curve recorded');

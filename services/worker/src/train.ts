@@ -141,8 +141,10 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
   if (!(check.maxAbsDiff <= tolerance)) {
     throw new PssrError('TRAIN_FAILED', `The exported model differs from the trained network (max |diff| ${check.maxAbsDiff} > ${tolerance}).`, false);
   }
+  const tCheck = performance.now();
   const { calibration, unavailable } = await calibrateTrained(deps, job.id, config, result.out, cancel, progress, log);
   if (cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
+  const tCalibrate = performance.now();
   progress.update(0.95);
   await progress.flush();
 
@@ -180,6 +182,7 @@ async function runTrain(deps: WorkerDeps, job: JobRecord, work: string, cancel: 
     timings: {
       downloadSeconds: round((tDownload - t0) / 1000),
       trainSeconds: round((tTrain - tDownload) / 1000),
+      calibrateSeconds: round((tCalibrate - tCheck) / 1000),
       totalSeconds: round((tDone - t0) / 1000),
     },
   };
