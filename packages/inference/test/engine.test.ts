@@ -346,7 +346,7 @@ test('verifyExport runs export-check.json through onnxruntime and reports the ma
 const sample = (name: string) => fileURLToPath(new URL(`../../../examples/${name}`, import.meta.url));
 
 test('the bundled em model beats bicubic and bilinear on the degraded EM sample (held-out sections)', async () => {
-  // examples/em-lr.tif: sections 16-18 of the ssTEM stack (the em model's validation split) degraded with
+  // examples/em-lr.tif: sections 16-18 of the ssTEM stack (never trained on by the em model) degraded with
   // the paper's EM recipe; examples/em-hr.tif: the originals.
   const engine = await RestoreEngine.load(await resolveModel('em'), { device: 'cpu' });
   const lr = await openTiffStack(sample('em-lr.tif'));

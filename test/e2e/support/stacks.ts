@@ -23,7 +23,7 @@ export interface EmTestStack {
 }
 
 /**
- * `frames` consecutive validation sections (16..19 stay out of the em model's training data), each cropped to
+ * `frames` consecutive held-out sections (16..19 stay out of the em model's training data), each cropped to
  * 4*lrSize square at (y0, x0), degraded (em recipe, seeded) and written as one LR stack.
  */
 export async function makeEmStack(dir: string, opts: { frames?: number; lrSize?: number; y0?: number; x0?: number; name?: string; firstSection?: number } = {}): Promise<EmTestStack> {
