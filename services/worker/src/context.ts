@@ -1,10 +1,12 @@
 /** What every processor needs: the clients, the config, a logger, and per-job helpers (cancel, progress). */
 import type { Logger } from 'pino';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DbWithClient, JobRecord, JsonObject } from '@pssr/db';
+import { toStackMetadata, type DbWithClient, type JobRecord, type JsonObject, type StackMetadata } from '@pssr/db';
+import { sha256File } from '@pssr/models';
 import { isStorageError, type ObjectStore } from '@pssr/storage';
-import { PssrError } from '@pssr/core';
+import { PssrError, type StackInfo } from '@pssr/core';
 import type { JobContext } from '@pssr/queue';
 import type { WorkerConfig } from '@pssr/config';
 
@@ -105,6 +107,23 @@ export class ProgressWriter {
 /** Where a stack a job produced (a result, a report's map) is stored. */
 export function resultStorageKey(groupId: string, stackId: string): string {
   return `results/${groupId}/${stackId}.tif`;
+}
+
+/** A stack a job produced, in the object store under a new key; no record refers to it yet. */
+export interface UploadedStack {
+  id: string;
+  storageKey: string;
+  meta: StackMetadata;
+}
+
+/** Hashes a local TIFF a job produced and uploads it as a future stack of the group. */
+export async function uploadJobStack(deps: Pick<WorkerDeps, 'store'>, groupId: string, path: string, info: StackInfo, uploading: (key: string) => void): Promise<UploadedStack> {
+  const meta = toStackMetadata(info, await sha256File(path), (await stat(path)).size);
+  const id = randomUUID();
+  const storageKey = resultStorageKey(groupId, id);
+  uploading(storageKey);
+  await deps.store.putFile(storageKey, path, { contentType: 'image/tiff' });
+  return { id, storageKey, meta };
 }
 
 /** What every processor holds while it runs a job: the started record, its logger, cancel watch, progress and scratch folder. */

@@ -1,3 +1,4 @@
 export { startWorker, failureOf, type RunningWorker, type StartWorkerOptions } from './worker.js';
-export { processRestore, resultStorageKey } from './restore.js';
+export { processRestore } from './restore.js';
+export { resultStorageKey } from './context.js';
 export { processTrain, modelStorageKey } from './train.js';

@@ -5,21 +5,16 @@
  * Nothing is visible before that transaction, so a killed worker leaves no partial result; a cancel aborts
  * the engine within a tile batch.
  */
-import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PssrError, validateTileSpec, type StackInfo } from '@pssr/core';
-import { toStackMetadata, type JobRecord, type ModelRecord, type OutputReportInput, type StackRecord } from '@pssr/db';
+import type { JobRecord, ModelRecord, OutputReportInput, StackRecord } from '@pssr/db';
 import { RestoreEngine, type ModelBundle, type RestoreProgress, type RestoreTiming } from '@pssr/inference';
-import { sha256File } from '@pssr/models';
 import { parseRestoreOptions, type JobContext, type RestoreJobOptions } from '@pssr/queue';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
-import { beginJob, downloadStack, resultStorageKey, type JobRun, type WorkerDeps } from './context.js';
+import { beginJob, downloadStack, uploadJobStack, type JobRun, type UploadedStack, type WorkerDeps } from './context.js';
 import { materializeModel } from './models.js';
 import { TrustRecorder, storeReport, trustMetrics, type TrustOutcome } from './trust.js';
-
-export { resultStorageKey };
 
 function resultName(inputName: string, modelName: string, given: string | undefined): string {
   if (given !== undefined && given.length > 0) return given;
@@ -47,13 +42,6 @@ export interface RestoredFile {
   trust: TrustOutcome;
 }
 
-/** The result in the object store, not yet visible to anyone (no record points at it). */
-export interface StoredResult {
-  stackId: string;
-  key: string;
-  sha256: string;
-  bytes: number;
-}
 
 /** Wall-clock marks of the steps, for the job's metrics. */
 interface StepTimes {
@@ -113,7 +101,7 @@ async function runRestore(deps: WorkerDeps, run: JobRun, hooks: RestoreHooks): P
   await run.progress.flush();
   if (run.cancel.signal.aborted) throw new PssrError('CANCELED', 'canceled');
 
-  const stored = await storeResult(deps, run.job, restored, hooks);
+  const stored = await uploadJobStack(deps, run.job.groupId, restored.path, restored.info, hooks.uploading);
   const report = restored.trust.status === 'ok' ? await storeReport(deps, run.job.groupId, inputs.outputName, restored.trust, hooks.uploading) : null;
   const times: StepTimes = { start, downloaded, restored: restoredAt, uploaded: performance.now() };
   const metrics = restoreMetrics(deps, inputs, restored, stored, times, hooks.eventLoopMaxDelayMs());
@@ -188,18 +176,7 @@ function reportProgress(run: JobRun, p: RestoreProgress): void {
   });
 }
 
-/** Hashes the output and uploads it under a new key; no record refers to it yet. */
-export async function storeResult(deps: WorkerDeps, job: JobRecord, restored: RestoredFile, hooks: Pick<RestoreHooks, 'uploading'>): Promise<StoredResult> {
-  const sha256 = await sha256File(restored.path);
-  const bytes = (await stat(restored.path)).size;
-  const stackId = randomUUID();
-  const key = resultStorageKey(job.groupId, stackId);
-  hooks.uploading(key);
-  await deps.store.putFile(key, restored.path, { contentType: 'image/tiff' });
-  return { stackId, key, sha256, bytes };
-}
-
-export function restoreMetrics(deps: WorkerDeps, inputs: RestoreInputs, restored: RestoredFile, stored: StoredResult, t: StepTimes, eventLoopMaxDelayMs: number) {
+export function restoreMetrics(deps: WorkerDeps, inputs: RestoreInputs, restored: RestoredFile, stored: UploadedStack, t: StepTimes, eventLoopMaxDelayMs: number) {
   const { timing } = restored;
   const { model, stack } = inputs;
   return {
@@ -214,7 +191,7 @@ export function restoreMetrics(deps: WorkerDeps, inputs: RestoreInputs, restored
     model: { id: model.id, name: model.name, version: model.version, sha256: model.sha256 },
     trust: trustMetrics(restored.trust, timing.tta),
     inputSha256: stack.sha256,
-    outputSha256: stored.sha256,
+    outputSha256: stored.meta.sha256,
     workerHost: deps.config.workerHost,
     eventLoopMaxDelayMs,
     timings: {
@@ -238,12 +215,12 @@ async function commitResult(
   run: JobRun,
   inputs: RestoreInputs,
   restored: RestoredFile,
-  stored: StoredResult,
+  stored: UploadedStack,
   report: OutputReportInput | null,
   metrics: ReturnType<typeof restoreMetrics>,
 ): Promise<void> {
   const committed = await deps.db.jobs.succeedWithOutput(run.job.id, {
-    stack: { id: stored.stackId, name: inputs.outputName, storageKey: stored.key, meta: toStackMetadata(restored.info, stored.sha256, stored.bytes) },
+    stack: { ...stored, name: inputs.outputName },
     report,
     metrics,
   });

@@ -10,24 +10,20 @@
  * errors while uploading the report are transient and retry the job like any upload.
  */
 import { randomUUID } from 'node:crypto';
-import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { PssrError, type StackInfo } from '@pssr/core';
-import { toStackMetadata, type OutputReportInput } from '@pssr/db';
+import type { OutputReportInput } from '@pssr/db';
 import type { ModelBundle, RestoredFrame } from '@pssr/inference';
-import { sha256File } from '@pssr/models';
 import type { RestoreTrust } from '@pssr/queue';
 import { REPORT_FILES, TrustReportWriter, type TrustReport } from '@pssr/report';
 import { inspectTiff } from '@pssr/tiff';
-import { resultStorageKey, type WorkerDeps } from './context.js';
+import { uploadJobStack, type WorkerDeps } from './context.js';
 
 /** A local TIFF ready to become a stack. */
 export interface LocalStack {
   path: string;
   info: StackInfo;
-  sha256: string;
-  bytes: number;
 }
 
 /** The report's files in scratch, checked, ready to store. */
@@ -149,7 +145,7 @@ export class TrustRecorder {
 }
 
 async function localStack(path: string): Promise<LocalStack> {
-  return { path, info: await inspectTiff(path), sha256: await sha256File(path), bytes: (await stat(path)).size };
+  return { path, info: await inspectTiff(path) };
 }
 
 /** `metrics.trust` of the job (its contract: @pssr/queue RestoreTrustSchema). */
@@ -197,12 +193,10 @@ export async function storeReport(
     await deps.store.putFile(key, path, { contentType });
   };
   const base = resultName.replace(/\.(ome\.)?tiff?$/i, '');
-  const mapStack = async (local: LocalStack, kind: 'consistency' | 'uncertainty') => {
-    const id = randomUUID();
-    const storageKey = resultStorageKey(groupId, id);
-    await put(storageKey, local.path, 'image/tiff');
-    return { id, name: `${base}.${kind}.tif`, storageKey, meta: toStackMetadata(local.info, local.sha256, local.bytes) };
-  };
+  const mapStack = async (local: LocalStack, kind: 'consistency' | 'uncertainty') => ({
+    name: `${base}.${kind}.tif`,
+    ...(await uploadJobStack(deps, groupId, local.path, local.info, uploading)),
+  });
   const consistency = await mapStack(outcome.consistency, 'consistency');
   const uncertainty = outcome.uncertainty ? await mapStack(outcome.uncertainty, 'uncertainty') : null;
   const { reportKey, previewKey } = reportStorageKeys(groupId);
