@@ -7,7 +7,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { PssrError, validateTileSpec, type StackInfo } from '@pssr/core';
+import { PssrError, pixelSizeMatch, validateTileSpec, type StackInfo } from '@pssr/core';
 import type { JobRecord, ModelRecord, OutputReportInput, StackRecord } from '@pssr/db';
 import { RestoreEngine, type ModelBundle, type RestoreProgress, type RestoreTiming } from '@pssr/inference';
 import { parseRestoreOptions, type JobContext, type RestoreJobOptions } from '@pssr/queue';
@@ -137,9 +137,9 @@ export async function restoreFile(deps: WorkerDeps, run: JobRun, inputs: Restore
     const engine = await RestoreEngine.load(bundle, { device: deps.config.device, ...(deps.config.threads ? { threads: deps.config.threads } : {}) });
     const info = engine.outputInfo(source.info);
     const sink = await createTiffStackWriter(path, info, { software });
-    const trust = await TrustRecorder.open({
-      dir: join(run.work, 'report'), model: bundle, input: source.info, tta, inputName: inputs.stack.name, restoredName: inputs.outputName, software, log: run.log,
-    });
+    const reportOptions = { dir: join(run.work, 'report'), model: bundle, input: source.info, tta, inputName: inputs.stack.name, restoredName: inputs.outputName, software, log: run.log };
+    const resampled = options.matchPixelSize === true && pixelSizeMatch(source.info.pixelSize, bundle.card) !== null;
+    const trust = resampled ? TrustRecorder.resampled(reportOptions) : await TrustRecorder.open(reportOptions);
     run.log.info({ frames: source.info.frames, height: source.info.height, width: source.info.width, model: bundle.name, provider: engine.provider, tta }, 'restoring');
     try {
       const timing = await engine.restore(source, sink, {

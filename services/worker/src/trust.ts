@@ -69,6 +69,15 @@ export class TrustRecorder {
     private failure: string | null,
   ) {}
 
+  /**
+   * No report for a restore that ran resampled to the model's pixel size (matchPixelSize): it compares
+   * output and input pixel for pixel, which a resampled restore does not pair up (`pssr restore` refuses
+   * --report with --match-pixel-size for the same reason).
+   */
+  static resampled(opts: TrustRecorderOptions): TrustRecorder {
+    return new TrustRecorder(opts, null, "the restore ran resampled to the model's pixel size (matchPixelSize), and the trust report compares output and input pixel for pixel: it is not computed for resampled restores yet");
+  }
+
   static async open(opts: TrustRecorderOptions): Promise<TrustRecorder> {
     const started = performance.now();
     let recorder: TrustRecorder;

@@ -2,17 +2,18 @@
  * The trust report of restore jobs (issue 8) with the real bundled, calibrated em model on real Postgres,
  * Redis and s3rver: every restore stores its consistency map as a stack of the group, report.json and
  * preview.png as objects, all recorded with the job's success; `tta` adds the uncertainty stack; fluorescence
- * restored with em is flagged. A report that fails is contained: the job still succeeds, saying why.
+ * restored with em is flagged; a restore resampled to the model's pixel size has no report and says why. A
+ * report that fails is contained: the job still succeeds, saying why.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import pino from 'pino';
-import { degradationSpec, type FrameArray, type StackInfo } from '@pssr/core';
+import type { FrameArray, StackInfo } from '@pssr/core';
 import { createObjectStore, type ObjectStore } from '@pssr/storage';
 import { createProducer, parseRestoreTrust, type Producer } from '@pssr/queue';
-import { degradedSource, type TrustReport } from '@pssr/report';
+import type { TrustReport } from '@pssr/report';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
 import type { JobRecord, ModelRecord } from '@pssr/db';
 import { loadWorkerConfig } from '@pssr/config';
@@ -21,10 +22,9 @@ import { TrustRecorder } from '../src/trust.js';
 import { dropRedisPrefix, freshDatabase, startTestS3, tempDir, testEnv, uniqueName, type TestDatabase, type TestS3 } from '../../../test/e2e/support/env.js';
 import { resolveModel } from '@pssr/models';
 import { finishedJob, putStack, submitJob } from '../../../test/e2e/support/records.js';
-import { makeEmStack } from '../../../test/e2e/support/stacks.js';
+import { makeEmStack, makeFluoLrStack } from '../../../test/e2e/support/stacks.js';
 
 const em = await resolveModel('em');
-const HELA = '/work/shared/datasets/fluo/hela-cells.tif';
 let tdb: TestDatabase;
 let s3: TestS3;
 let store: ObjectStore;
@@ -146,14 +146,7 @@ test('options.tta adds the uncertainty stack (output size, float32) and the unce
 
 test('fluorescence restored with em is flagged out of distribution, with the reason', async () => {
   // HeLa (widefield fluorescence, channel 1), degraded as a 4x undersampled acquisition would give it.
-  const src = await openTiffStack(HELA, { channel: 1 });
-  const lr = degradedSource(src, degradationSpec('fluo'), 5);
-  const frame = await lr.readFrame(0);
-  await src.close();
-  const path = join(dir.path, 'hela-lr.tif');
-  const sink = await createTiffStackWriter(path, { ...lr.info, frames: 1 }, { overwrite: true });
-  await sink.writeFrame(frame);
-  await sink.commit();
+  const { path } = await makeFluoLrStack(dir.path);
   const done = await restore(path, 'hela-lr.tif');
   const trust = parseRestoreTrust(done.metrics['trust'])!;
   assert.equal(trust.flagged, true, trust.verdict ?? '');
@@ -162,6 +155,25 @@ test('fluorescence restored with em is flagged out of distribution, with the rea
   const stats = await tdb.db.jobs.statistics();
   const row = stats.trust.find((r) => r.model === 'em')!;
   assert.ok(row.flaggedFrames >= 1, `the flagged frame is counted: ${JSON.stringify(stats.trust)}`);
+});
+
+test('a restore resampled to the model\'s pixel size (matchPixelSize) succeeds; its report is unavailable and says why', async () => {
+  // 5 nm LR pixels: outside em's 18.4-80 nm, so the engine restores a resampled copy.
+  const lr = await makeEmStack(dir.path, { frames: 1, lrSize: 48, name: 'fine.tif' });
+  const src = await openTiffStack(lr.path);
+  const frame = await src.readFrame(0);
+  await src.close();
+  const path = join(dir.path, 'fine-5nm.tif');
+  const sink = await createTiffStackWriter(path, { ...lr.info, pixelSize: { x: 5, y: 5, unit: 'nm' } }, { overwrite: true });
+  await sink.writeFrame(frame);
+  await sink.commit();
+  const done = await restore(path, 'fine-5nm.tif', { matchPixelSize: true });
+  const trust = parseRestoreTrust(done.metrics['trust'])!;
+  assert.equal(trust.status, 'unavailable');
+  assert.match(trust.reason ?? '', /resampled to the model's pixel size \(matchPixelSize\)/);
+  assert.equal(await tdb.db.jobs.report(done.id, groupId), null);
+  const out = (await tdb.db.stacks.get(done.outputStackId!, groupId))!;
+  assert.deepEqual([out.height, out.width], [192, 192], 'the result is still 4x the input');
 });
 
 test('a report that fails is contained: logged, partial files removed, the outcome says why', async () => {
