@@ -15,8 +15,9 @@ import { degradedSource } from '@pssr/report';
 import type { TrustReport } from '@pssr/report';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
 import { REPO, pssr } from './helpers.js';
+import { DATASETS } from '../../../test/e2e/support/datasets.js';
 
-const DATA = join(REPO, '..', 'shared', 'datasets');
+const DATA = DATASETS;
 let work: string;
 let lr: string; // 2 frames of 96x96 LR, held-out ssTEM (sections 16, 17)
 

@@ -15,6 +15,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DATASETS } from '../../../test/e2e/support/datasets.js';
 import { assessFrame, minMax, psnr, ssim, trustThresholds } from '@pssr/core';
 import type { FrameArray, FrameTrust } from '@pssr/core';
 import { MemoryFrameSink, MemoryFrameSource, RestoreEngine } from '@pssr/inference';
@@ -24,7 +25,7 @@ import type { ModelBundle } from '@pssr/models';
 import { openTiffStack } from '@pssr/tiff';
 import { TrustReportWriter, absoluteError, degradedSource, tileSpearman } from '../src/index.js';
 
-const DATA = new URL('../../../../shared/datasets/', import.meta.url).pathname;
+const DATA = DATASETS;
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string) => {
   const i = args.indexOf(`--${name}`);

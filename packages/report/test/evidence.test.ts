@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { assessFrame } from '@pssr/core';
 import type { FrameArray } from '@pssr/core';
 import { MemoryFrameSink, MemoryFrameSource, RestoreEngine } from '@pssr/inference';
@@ -13,8 +13,9 @@ import type { RestoredFrame } from '@pssr/inference';
 import { resolveModel } from '@pssr/models';
 import { openTiffStack } from '@pssr/tiff';
 import { absoluteError, degradedSource, tileSpearman } from '../src/index.js';
+import { DATASETS } from '../../../test/e2e/support/datasets.js';
 
-const SECTION = fileURLToPath(new URL('../../../../shared/datasets/em-sstem-vnc/stack1_19.tif', import.meta.url));
+const SECTION = join(DATASETS, 'em-sstem-vnc', 'stack1_19.tif');
 const CROP = 512;
 const TILE = 32;
 

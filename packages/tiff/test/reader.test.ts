@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { DATASETS } from '../../../test/e2e/support/datasets.js';
 import { after, before, describe, it } from 'node:test';
 import { isPssrError, type FrameArray, type StackInfo } from '@pssr/core';
 import { inspectTiff, openTiffStack } from '@pssr/tiff';
@@ -275,8 +276,8 @@ describe('ImageJ contiguous ("virtual") stacks with only the first IFD', () => {
 });
 
 describe('the shared datasets', () => {
-  const EM = '/work/shared/datasets/em-sstem-vnc/stack1_00.tif';
-  const HELA = '/work/shared/datasets/fluo/hela-cells.tif';
+  const EM = join(DATASETS, 'em-sstem-vnc', 'stack1_00.tif');
+  const HELA = join(DATASETS, 'fluo', 'hela-cells.tif');
 
   it('reads the ssTEM section as one 1024x1024 uint8 frame equal to tifffile', async () => {
     const [ref] = pyRead([EM]);

@@ -4,12 +4,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DATASETS } from './datasets.js';
 import { degrade, degradationSpec, type StackInfo } from '@pssr/core';
 import { degradedSource } from '@pssr/report';
 import { createTiffStackWriter, openTiffStack } from '@pssr/tiff';
 
-export const EM_DIR = '/work/shared/datasets/em-sstem-vnc';
-const HELA = '/work/shared/datasets/fluo/hela-cells.tif';
+export const EM_DIR = join(DATASETS, 'em-sstem-vnc');
+const HELA = join(DATASETS, 'fluo', 'hela-cells.tif');
 
 export interface EmTestStack {
   /** The LR stack (uint8, frames x lrSize x lrSize). */
